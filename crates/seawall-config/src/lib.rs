@@ -1,0 +1,44 @@
+//! Seawall's configuration: the typed model of the YAML file, its parsing with precise
+//! diagnostics (file, line, column, key path, bad value, hint), semantic validation, and the
+//! JSON Schema for editors and CI.
+//!
+//! Entry points: [`parse`] and [`load`] turn text into a validated [`Config`] or a
+//! [`Diagnostics`] report listing every problem; [`validate`] re-checks a typed config (e.g.
+//! before a hot reload); [`schema`] is the JSON Schema; [`DEFAULT_CONFIG`] is the embedded
+//! starting config.
+//!
+//! Invariant: this is the only crate that knows the config file format. Runtime crates get
+//! the validated [`Config`] and never parse text themselves.
+
+mod diagnostic;
+mod locate;
+pub mod model;
+mod parse;
+mod repair;
+mod schema;
+mod shape;
+mod suggest;
+pub mod units;
+mod validate;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use model::*;
+pub use parse::{load, parse};
+pub use schema::schema;
+pub use units::{ByteSize, HumanDuration};
+pub use validate::{Problem, validate};
+
+/// The embedded default config (`crates/seawall-config/default.yaml`): a gateway on
+/// 127.0.0.1:8080 in front of the in-process sim upstream. It is what `seawall` runs without a
+/// config file, and what a newcomer reads first.
+pub const DEFAULT_CONFIG: &str = include_str!("../default.yaml");
+
+/// The file name diagnostics use for [`DEFAULT_CONFIG`].
+pub const DEFAULT_CONFIG_NAME: &str = "<default config>";
+
+/// [`DEFAULT_CONFIG`], parsed and validated.
+pub fn default_config() -> Config {
+    // The embedded default is covered by a test, so failing here is a build defect, not a
+    // user error.
+    parse(DEFAULT_CONFIG_NAME, DEFAULT_CONFIG).expect("the embedded default config is valid")
+}

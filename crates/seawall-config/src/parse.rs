@@ -1,0 +1,245 @@
+//! Text to validated [`Config`]: YAML syntax, then the structural check, then typed
+//! deserialization, then semantic validation, collecting every problem with its position.
+
+use std::{collections::HashSet, path::Path};
+
+use saphyr::{LoadableYamlNode, MarkedYaml};
+
+use crate::{
+    Config,
+    diagnostic::{Diagnostic, Diagnostics},
+    locate::{Position, SourceMap},
+    repair,
+    schema::schema,
+    shape,
+    validate::{self, ADMIN_TOKEN_HINT, Problem},
+};
+
+/// Parses and validates a config. `file_name` is only used in diagnostics.
+///
+/// On failure every problem found is returned, not just the first: a YAML syntax error stops
+/// the parse, but unknown keys, wrong types, malformed values and semantic problems are all
+/// collected together.
+pub fn parse(file_name: &str, text: &str) -> Result<Config, Diagnostics> {
+    let report = Report {
+        file: file_name,
+        text,
+    };
+    let documents = MarkedYaml::load_from_str(text).map_err(|error| {
+        let at = Position {
+            line: error.marker().line(),
+            column: error.marker().col() + 1,
+        };
+        let hint = if error.info().contains("duplicated key") {
+            Some("each key may appear once per mapping; merge the two entries".to_owned())
+        } else if text.contains('\t') {
+            Some("YAML indentation must use spaces, not tabs".to_owned())
+        } else {
+            None
+        };
+        let problem = Problem {
+            path: String::new(),
+            value: None,
+            message: format!("invalid YAML: {}", error.info()),
+            hint,
+        };
+        Diagnostics(vec![report.diagnostic(problem, at)])
+    })?;
+    let root = match documents.as_slice() {
+        [root] => root,
+        [] => return Err(report.single(
+            "the file is empty",
+            "a config needs at least `listeners`; start from the default in docs/configuration.md",
+        )),
+        [_, second, ..] => {
+            let problem = Problem {
+                path: String::new(),
+                value: None,
+                message: "the file holds more than one YAML document".to_owned(),
+                hint: Some("keep one config per file; remove the `---` separator".to_owned()),
+            };
+            return Err(Diagnostics(vec![
+                report.diagnostic(problem, Position::of(second)),
+            ]));
+        }
+    };
+    let map = SourceMap::build(root);
+    let findings = shape::check(root, &schema());
+    let pruned: HashSet<String> = findings.iter().map(|f| f.prune.clone()).collect();
+    let mut found: Vec<(Problem, Position)> =
+        findings.into_iter().map(|f| (f.problem, f.at)).collect();
+    match serde_saphyr::from_str::<Config>(text) {
+        Ok(config) => {
+            found.extend(semantic(&config, &map, &pruned));
+            if found.is_empty() {
+                Ok(config)
+            } else {
+                Err(report.all(found))
+            }
+        }
+        Err(error) => {
+            // The structural check normally reports the same problem with more context; keep
+            // serde's own error only when it points somewhere the check said nothing about.
+            let (problem, at) = serde_problem(&error, &map);
+            if !found.iter().any(|(_, other)| other.line == at.line) {
+                found.push((problem, at));
+            }
+            if let Some(config) = repair::recover(root, &pruned) {
+                found.extend(semantic(&config, &map, &pruned));
+            }
+            Err(report.all(found))
+        }
+    }
+}
+
+/// The semantic problems of `config`, located, minus those about paths the structural check
+/// already rejected (after recovery those hold defaults, not what the file says).
+fn semantic(
+    config: &Config,
+    map: &SourceMap,
+    pruned: &HashSet<String>,
+) -> Vec<(Problem, Position)> {
+    let mut problems = validate::validate(config);
+    problems.extend(file_rules(config, map));
+    problems
+        .into_iter()
+        .filter(|p| !pruned.iter().any(|x| overlaps(p, x)))
+        .map(|p| {
+            let at = map.locate(&p.path);
+            (p, at)
+        })
+        .collect()
+}
+
+/// Whether `problem` is about the pruned path `pruned`, one of its ancestors or descendants,
+/// or (for a pruned list item, whose removal shifted its siblings) any item of that list.
+fn overlaps(problem: &Problem, pruned: &str) -> bool {
+    let scope = match pruned
+        .strip_suffix(']')
+        .and_then(|p| p.rfind('[').map(|i| &pruned[..i]))
+    {
+        Some(list) if !list.is_empty() && pruned.ends_with(']') => list,
+        _ => pruned,
+    };
+    let nested = |outer: &str, inner: &str| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    nested(scope, &problem.path) || nested(&problem.path, scope) || problem.message.contains(scope)
+}
+
+/// Reads and parses the config file at `path`. A read error is reported as a diagnostic
+/// naming the file.
+pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&file, &text),
+        Err(error) => {
+            let report = Report {
+                file: &file,
+                text: "",
+            };
+            Err(report.single(
+                &format!("cannot read config file: {error}"),
+                "check the path and its permissions",
+            ))
+        }
+    }
+}
+
+/// Rules that need to know what the file says, not only the resulting values.
+fn file_rules(config: &Config, map: &SourceMap) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    // `token_env` has a default, so without this rule an admin API exposed by accident would
+    // pass validation; exposing it must come with an explicit decision about its token.
+    let exposed = !config.admin.listen.ip().is_loopback();
+    if exposed && !config.admin.token_env.trim().is_empty() && !map.contains("admin.token_env") {
+        problems.push(Problem {
+            path: "admin.listen".to_owned(),
+            value: Some(config.admin.listen.to_string()),
+            message:
+                "admin API listens on a non-loopback address without an explicit `admin.token_env`"
+                    .to_owned(),
+            hint: Some(ADMIN_TOKEN_HINT.to_owned()),
+        });
+    }
+    problems
+}
+
+fn serde_problem(error: &serde_saphyr::Error, map: &SourceMap) -> (Problem, Position) {
+    let text = error.without_snippet().to_string();
+    // The message ends with its own location, which the diagnostic shows separately.
+    let text = text
+        .rfind(" at line ")
+        .map_or(text.as_str(), |i| &text[..i]);
+    let (message, hint) = match text.split_once("; ") {
+        Some((m, h)) => (m.to_owned(), Some(h.to_owned())),
+        None => (text.to_owned(), None),
+    };
+    let at = error
+        .location()
+        .map_or(Position { line: 1, column: 1 }, |l| Position {
+            line: usize::try_from(l.line()).unwrap_or(usize::MAX),
+            column: usize::try_from(l.column()).unwrap_or(usize::MAX),
+        });
+    let path = map.path_at(at).unwrap_or_default().to_owned();
+    (
+        Problem {
+            path,
+            value: None,
+            message,
+            hint,
+        },
+        at,
+    )
+}
+
+/// Turns located problems into diagnostics for one file.
+struct Report<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Report<'_> {
+    fn diagnostic(&self, problem: Problem, at: Position) -> Diagnostic {
+        let snippet = at
+            .line
+            .checked_sub(1)
+            .and_then(|i| self.text.lines().nth(i))
+            .map(str::to_owned);
+        Diagnostic {
+            file: self.file.to_owned(),
+            line: at.line,
+            column: at.column,
+            path: problem.path,
+            value: problem.value,
+            message: problem.message,
+            hint: problem.hint,
+            snippet,
+        }
+    }
+
+    fn all(&self, mut found: Vec<(Problem, Position)>) -> Diagnostics {
+        found.sort_by_key(|(_, at)| *at);
+        Diagnostics(
+            found
+                .into_iter()
+                .map(|(p, at)| self.diagnostic(p, at))
+                .collect(),
+        )
+    }
+
+    fn single(&self, message: &str, hint: &str) -> Diagnostics {
+        Diagnostics(vec![Diagnostic {
+            file: self.file.to_owned(),
+            line: 0,
+            column: 0,
+            path: String::new(),
+            value: None,
+            message: message.to_owned(),
+            hint: Some(hint.to_owned()),
+            snippet: None,
+        }])
+    }
+}

@@ -1,0 +1,226 @@
+//! The classification of every failure the gateway can report.
+//!
+//! A failure is classified once, where it arises (the pool knows a connect timed out; the
+//! listener knows a body read stalled). The kind then drives, in one place each: the HTTP
+//! status and `seawall-error` reason the client sees, the `kind` label of the error metric,
+//! and the `error` field of the access log. The table in `docs/errors.md` is generated from
+//! the same facts: keep them in sync (a test checks it).
+
+use std::fmt;
+
+use http::StatusCode;
+
+/// What went wrong, as a closed set. Adding a variant means adding its row to
+/// `docs/errors.md`, which a test verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No route matched the request's host and path.
+    NoRoute,
+    /// The route's upstream has no endpoint to send to.
+    NoEndpoint,
+    /// Every connection to the endpoint was busy and none freed up within `checkout_timeout`.
+    PoolExhausted,
+    /// The TCP connection to the upstream was not established within `timeouts.connect`.
+    ConnectTimeout,
+    /// The upstream refused the TCP connection or it failed (e.g. unreachable).
+    ConnectError,
+    /// The upstream did not send a response head within `timeouts.response_header`.
+    ResponseHeaderTimeout,
+    /// The request's deadline (route `timeout` or an inbound deadline) passed.
+    DeadlineExceeded,
+    /// The upstream closed or reset the connection before a complete response.
+    UpstreamReset,
+    /// The upstream answered something that is not valid HTTP.
+    UpstreamProtocol,
+    /// The client did not send its request body within `body_read_timeout`.
+    BodyReadTimeout,
+    /// The request body is larger than the listener allows.
+    BodyTooLarge,
+    /// The request is malformed in a way the gateway rejects (e.g. absolute-form to a foreign host).
+    BadRequest,
+    /// A middleware layer held the request until its deadline without forwarding or answering.
+    LayerStalled,
+    /// The gateway is at a configured capacity limit (e.g. a listener's `max_connections`).
+    Overloaded,
+    /// A panic or a bug inside the gateway while handling this request.
+    Internal,
+    /// The client went away before the response was complete (logged, never sent).
+    ClientClosed,
+}
+
+impl ErrorKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [ErrorKind; 16] = [
+        ErrorKind::NoRoute,
+        ErrorKind::NoEndpoint,
+        ErrorKind::PoolExhausted,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::ConnectError,
+        ErrorKind::ResponseHeaderTimeout,
+        ErrorKind::DeadlineExceeded,
+        ErrorKind::UpstreamReset,
+        ErrorKind::UpstreamProtocol,
+        ErrorKind::BodyReadTimeout,
+        ErrorKind::BodyTooLarge,
+        ErrorKind::BadRequest,
+        ErrorKind::LayerStalled,
+        ErrorKind::Overloaded,
+        ErrorKind::Internal,
+        ErrorKind::ClientClosed,
+    ];
+
+    /// The machine-readable reason: the `seawall-error` header value, metric label and
+    /// access-log field.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            ErrorKind::NoRoute => "no_route",
+            ErrorKind::NoEndpoint => "no_endpoint",
+            ErrorKind::PoolExhausted => "pool_exhausted",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::ConnectError => "connect_error",
+            ErrorKind::ResponseHeaderTimeout => "response_header_timeout",
+            ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::UpstreamReset => "upstream_reset",
+            ErrorKind::UpstreamProtocol => "upstream_protocol",
+            ErrorKind::BodyReadTimeout => "body_read_timeout",
+            ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::LayerStalled => "layer_stalled",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Internal => "internal",
+            ErrorKind::ClientClosed => "client_closed",
+        }
+    }
+
+    /// The status the client receives. `ClientClosed` is never sent; 499 is what the access
+    /// log records for it, as nginx does.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::NoRoute => StatusCode::NOT_FOUND,
+            ErrorKind::NoEndpoint | ErrorKind::PoolExhausted | ErrorKind::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorKind::ConnectTimeout
+            | ErrorKind::ResponseHeaderTimeout
+            | ErrorKind::DeadlineExceeded
+            | ErrorKind::LayerStalled => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::ConnectError | ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol => {
+                StatusCode::BAD_GATEWAY
+            }
+            ErrorKind::BodyReadTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::ClientClosed => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        }
+    }
+
+    /// One sentence for the docs table and the response body.
+    pub const fn description(self) -> &'static str {
+        match self {
+            ErrorKind::NoRoute => "no route matches the request's host and path",
+            ErrorKind::NoEndpoint => "the upstream has no endpoint to send to",
+            ErrorKind::PoolExhausted => {
+                "all connections to the endpoint were busy for the whole checkout_timeout"
+            }
+            ErrorKind::ConnectTimeout => "the TCP connect did not finish within timeouts.connect",
+            ErrorKind::ConnectError => "the upstream refused or failed the TCP connection",
+            ErrorKind::ResponseHeaderTimeout => {
+                "the upstream sent no response head within timeouts.response_header"
+            }
+            ErrorKind::DeadlineExceeded => {
+                "the request deadline (route timeout or inbound deadline) passed"
+            }
+            ErrorKind::UpstreamReset => {
+                "the upstream closed or reset the connection before a complete response"
+            }
+            ErrorKind::UpstreamProtocol => "the upstream's answer was not valid HTTP",
+            ErrorKind::BodyReadTimeout => {
+                "the client did not send the request body within body_read_timeout"
+            }
+            ErrorKind::BodyTooLarge => "the request body exceeds the listener's max_body_bytes",
+            ErrorKind::BadRequest => "the request was rejected as malformed",
+            ErrorKind::LayerStalled => {
+                "a middleware layer held the request until the deadline without forwarding or answering"
+            }
+            ErrorKind::Overloaded => "the gateway is at a configured capacity limit",
+            ErrorKind::Internal => "a panic or internal error while handling the request",
+            ErrorKind::ClientClosed => "the client went away before the response was complete",
+        }
+    }
+
+    /// True for the kinds that are timeouts of some layer.
+    pub const fn is_timeout(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::ConnectTimeout
+                | ErrorKind::ResponseHeaderTimeout
+                | ErrorKind::DeadlineExceeded
+                | ErrorKind::BodyReadTimeout
+                | ErrorKind::LayerStalled
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+/// A classified failure: the kind plus whatever detail helps an operator (never secrets).
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {detail}")]
+pub struct GatewayError {
+    /// The classification that decides status, reason and metric label.
+    pub kind: ErrorKind,
+    /// Human-readable detail for logs and the response body.
+    pub detail: String,
+}
+
+impl GatewayError {
+    /// A classified error with detail text.
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<ErrorKind> for GatewayError {
+    fn from(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            detail: kind.description().to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in ErrorKind::ALL {
+            let r = kind.reason();
+            assert!(seen.insert(r), "duplicate reason {r}");
+            assert!(r.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{r}");
+        }
+    }
+
+    #[test]
+    fn timeouts_map_to_504_and_upstream_faults_to_502() {
+        assert_eq!(ErrorKind::ConnectTimeout.status(), 504);
+        assert_eq!(ErrorKind::ResponseHeaderTimeout.status(), 504);
+        assert_eq!(ErrorKind::DeadlineExceeded.status(), 504);
+        assert_eq!(ErrorKind::ConnectError.status(), 502);
+        assert_eq!(ErrorKind::UpstreamReset.status(), 502);
+        assert_eq!(ErrorKind::PoolExhausted.status(), 503);
+        assert_eq!(ErrorKind::BodyReadTimeout.status(), 408);
+        assert_eq!(ErrorKind::ClientClosed.status().as_u16(), 499);
+    }
+}

@@ -1,0 +1,157 @@
+//! The admin API, on its own listener: `/metrics`, `/healthz`, `/readyz`, `/config`,
+//! `POST /reload`.
+//!
+//! Security by default: the admin listener must be loopback unless a bearer token is
+//! configured (the process refuses to start otherwise); `/config` and `POST /reload` need
+//! the token whenever one is set, and `POST /reload` is refused when none is set, so a
+//! gateway started without a token cannot be reconfigured over HTTP.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::{Context as _, bail};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use seawall_config::AdminConfig;
+use serde_json::json;
+
+use crate::{gateway::Inner, middleware::debug::token_matches};
+
+struct AdminState {
+    inner: Arc<Inner>,
+    token: Option<Vec<u8>>,
+    token_env: String,
+}
+
+/// Binds and serves the admin API; returns its bound address.
+pub async fn start(inner: Arc<Inner>, config: &AdminConfig) -> anyhow::Result<Option<SocketAddr>> {
+    let token = std::env::var(&config.token_env)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(String::into_bytes);
+    if !config.listen.ip().is_loopback() && token.is_none() {
+        bail!(
+            "admin.listen {} is not a loopback address and ${} is empty; set a token in ${} or listen on 127.0.0.1",
+            config.listen,
+            config.token_env,
+            config.token_env
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (admin)", config.listen))?;
+    let addr = listener.local_addr()?;
+    let shutdown = inner.shutdown.clone();
+    let state = Arc::new(AdminState {
+        inner,
+        token,
+        token_env: config.token_env.clone(),
+    });
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/config", get(config_view))
+        .route("/reload", post(reload))
+        .with_state(state);
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        if let Err(error) = serve.await {
+            tracing::error!(%error, "Admin API stopped.");
+        }
+    });
+    tracing::info!(address = %addr, "Admin API listening.");
+    Ok(Some(addr))
+}
+
+async fn metrics(State(s): State<Arc<AdminState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.inner.shared.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn readyz(State(s): State<Arc<AdminState>>) -> Response {
+    if s.inner.draining.load(std::sync::atomic::Ordering::Acquire) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        "ready\n".into_response()
+    }
+}
+
+/// Checks the bearer token. `required_even_without_token`: refuse when no token is set.
+fn authorize(
+    s: &AdminState,
+    headers: &HeaderMap,
+    required_even_without_token: bool,
+) -> Result<(), Response> {
+    let Some(expected) = &s.token else {
+        if required_even_without_token {
+            let msg = format!(
+                "this endpoint needs a bearer token; start the gateway with ${} set\n",
+                s.token_env
+            );
+            return Err((StatusCode::FORBIDDEN, msg).into_response());
+        }
+        return Ok(());
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::as_bytes);
+    match presented {
+        Some(p) if token_matches(p, expected) => Ok(()),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong bearer token\n",
+        )
+            .into_response()),
+    }
+}
+
+async fn config_view(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers, false) {
+        return r;
+    }
+    let rt = s.inner.runtime.load_full();
+    let last_error = s
+        .inner
+        .last_reload_error
+        .lock()
+        .ok()
+        .and_then(|e| e.clone());
+    // The config holds no secrets itself: tokens are referenced by environment variable
+    // name only, and their values are never printed.
+    Json(json!({
+        "generation": rt.generation,
+        "config_path": s.inner.config_path.as_ref().map(|p| p.display().to_string()),
+        "last_reload_error": last_error,
+        "config": &*rt.config,
+    }))
+    .into_response()
+}
+
+async fn reload(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers, true) {
+        return r;
+    }
+    match s.inner.reload().await {
+        Ok(generation) => Json(json!({ "status": "ok", "generation": generation })).into_response(),
+        Err(error) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "status": "error", "error": error, "generation": s.inner.runtime.load().generation })),
+        )
+            .into_response(),
+    }
+}

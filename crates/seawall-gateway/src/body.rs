@@ -1,0 +1,241 @@
+//! Body wrappers on both sides of the gateway. Bodies are streamed frame by frame, never
+//! buffered or copied.
+//!
+//! - [`RequestBody`]: the client's body on its way upstream, bounded by the listener's
+//!   `body_read_timeout` and `max_body_bytes`. Its errors are classified
+//!   [`GatewayError`]s, so the pool can tell "the client stalled" (408) from "the upstream
+//!   broke" (502).
+//! - [`ResponseBody`]: what the client receives. It carries the request's context until the
+//!   last byte, so the request deadline also bounds body streaming, and the access log and
+//!   duration metric are written exactly once, when the body ends or is dropped (a drop
+//!   before the end means the client went away).
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+use seawall_core::{Body, BoxError, ErrorKind, GatewayError};
+use seawall_pool::PooledBody;
+use tokio::time::{Instant, Sleep, sleep_until};
+
+use crate::{context::RequestContext, outcome};
+
+pin_project! {
+    /// The client's request body, with the listener's read timeout and size limit.
+    pub struct RequestBody {
+        #[pin]
+        inner: Incoming,
+        #[pin]
+        timeout: Sleep,
+        timeout_value: Duration,
+        remaining: u64,
+    }
+}
+
+impl RequestBody {
+    /// Wraps `inner`; the whole body must arrive by `deadline` and hold at most `limit` bytes.
+    pub fn new(inner: Incoming, deadline: Instant, timeout_value: Duration, limit: u64) -> Self {
+        Self {
+            inner,
+            timeout: sleep_until(deadline),
+            timeout_value,
+            remaining: limit,
+        }
+    }
+}
+
+impl HttpBody for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > *this.remaining {
+                        return Poll::Ready(Some(Err(Box::new(GatewayError::new(
+                            ErrorKind::BodyTooLarge,
+                            "request body exceeds max_body_bytes",
+                        )))));
+                    }
+                    *this.remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(this.timeout.poll(cx));
+                Poll::Ready(Some(Err(Box::new(GatewayError::new(
+                    ErrorKind::BodyReadTimeout,
+                    format!("request body not received within {:?}", this.timeout_value),
+                )))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project! {
+    /// The body of whatever answers the client: the upstream's, or one the gateway made.
+    #[project = OutgoingProj]
+    pub enum Outgoing {
+        /// Streamed from a pooled upstream connection.
+        Upstream { #[pin] body: PooledBody },
+        /// Made by the gateway or a layer.
+        Local { #[pin] body: Body },
+    }
+}
+
+impl Outgoing {
+    /// A small body made by the gateway.
+    pub fn text(text: impl Into<Bytes>) -> Self {
+        use http_body_util::BodyExt;
+        let body = http_body_util::Full::new(text.into())
+            .map_err(|never| match never {})
+            .boxed();
+        Outgoing::Local { body }
+    }
+}
+
+impl HttpBody for Outgoing {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project() {
+            OutgoingProj::Upstream { body } => body.poll_frame(cx).map_err(|e| {
+                Box::new(GatewayError::new(
+                    ErrorKind::UpstreamReset,
+                    format!("upstream body: {e}"),
+                )) as BoxError
+            }),
+            OutgoingProj::Local { body } => body.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Outgoing::Upstream { body } => body.is_end_stream(),
+            Outgoing::Local { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Outgoing::Upstream { body } => body.size_hint(),
+            Outgoing::Local { body } => body.size_hint(),
+        }
+    }
+}
+
+pin_project! {
+    /// The response body sent to the client, bounded by the request deadline, carrying the
+    /// request's context until it finishes.
+    pub struct ResponseBody {
+        #[pin]
+        inner: Outgoing,
+        #[pin]
+        deadline: Sleep,
+        cx: Option<Box<RequestContext>>,
+    }
+
+    impl PinnedDrop for ResponseBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(mut cx) = this.cx.take() {
+                // Dropped before the end: unless the body was complete anyway (HEAD, 204,
+                // or a body hyper knew was empty), the client went away.
+                if !this.inner.is_end_stream() {
+                    cx.fail(ErrorKind::ClientClosed, "client closed the connection before the response was complete");
+                }
+                outcome::finish(*cx);
+            }
+        }
+    }
+}
+
+impl ResponseBody {
+    /// Wraps `inner`; `cx` is finished when the body ends or is dropped.
+    pub fn new(inner: Outgoing, cx: Box<RequestContext>) -> Self {
+        Self {
+            deadline: sleep_until(cx.deadline),
+            inner,
+            cx: Some(cx),
+        }
+    }
+}
+
+impl HttpBody for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        match this.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(None) => {
+                if let Some(rcx) = this.cx.take() {
+                    outcome::finish(*rcx);
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(mut rcx) = this.cx.take() {
+                    let kind = e
+                        .downcast_ref::<GatewayError>()
+                        .map_or(ErrorKind::UpstreamReset, |g| g.kind);
+                    rcx.fail(kind, e.to_string());
+                    outcome::finish(*rcx);
+                }
+                Poll::Ready(Some(Err(e)))
+            }
+            ready @ Poll::Ready(Some(Ok(_))) => ready,
+            Poll::Pending => {
+                ready!(this.deadline.poll(cx));
+                // The deadline also bounds streaming: stop, and let hyper abort the response.
+                if let Some(mut rcx) = this.cx.take() {
+                    rcx.fail(
+                        ErrorKind::DeadlineExceeded,
+                        "deadline passed while streaming the response body",
+                    );
+                    outcome::finish(*rcx);
+                }
+                Poll::Ready(Some(Err(Box::new(GatewayError::from(
+                    ErrorKind::DeadlineExceeded,
+                )))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,124 @@
+//! Per-request state that travels with a request through the chain and, after the response
+//! head is sent, inside the response body until the last byte (see `crate::body`).
+//!
+//! It holds what the access log, the metrics and the debug trace need; nothing in it is
+//! shared with other requests except through `Arc`s that are read-only.
+
+use std::{fmt::Write as _, net::SocketAddr, sync::Arc, time::Duration};
+
+use http::{HeaderValue, Method, Uri};
+use seawall_core::ErrorKind;
+use tokio::time::Instant;
+
+use crate::{listener::ConnState, runtime::Route};
+
+/// Where a request currently is; read when its deadline fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before routing.
+    Edge,
+    /// Inside middleware layer `n` of the route's chain.
+    Layer(usize),
+    /// Waiting on the upstream (pool checkout, connect, response head).
+    Upstream,
+    /// The response head has been produced.
+    Responded,
+}
+
+/// Which upstream connection served the request.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamUse {
+    pub endpoint: SocketAddr,
+    pub reused: bool,
+    pub connection: u64,
+}
+
+/// One step of the debug trace.
+#[derive(Debug, Clone)]
+pub struct TraceEntry {
+    name: &'static str,
+    elapsed: Duration,
+    decision: &'static str,
+    extra: Option<String>,
+}
+
+impl TraceEntry {
+    /// A middleware layer's step.
+    pub fn layer(name: &'static str, elapsed: Duration, forwarded: bool) -> Self {
+        Self {
+            name,
+            elapsed,
+            decision: if forwarded { "forward" } else { "respond" },
+            extra: None,
+        }
+    }
+
+    /// The upstream step.
+    pub fn upstream(elapsed: Duration, outcome: &'static str, extra: String) -> Self {
+        Self {
+            name: "upstream",
+            elapsed,
+            decision: outcome,
+            extra: Some(extra),
+        }
+    }
+}
+
+/// Everything the gateway knows about one request while it is being handled.
+pub struct RequestContext {
+    pub route: Arc<Route>,
+    pub listener: Arc<str>,
+    pub method: Method,
+    pub uri: Uri,
+    pub client: SocketAddr,
+    pub start: Instant,
+    pub deadline: Instant,
+    pub stage: Stage,
+    pub request_id: Option<HeaderValue>,
+    /// Some when the request presented the right debug token and the route has `debug`.
+    pub trace: Option<Vec<TraceEntry>>,
+    /// True when the request presented the right debug token.
+    pub debug_authorized: bool,
+    pub upstream: Option<UpstreamUse>,
+    pub error: Option<ErrorKind>,
+    /// Operator-facing detail of `error` (logs only, never sent to the client).
+    pub error_detail: Option<String>,
+    /// Set by the `access_log` layer.
+    pub access_log: bool,
+    pub status: u16,
+    pub conn: Arc<ConnState>,
+}
+
+impl RequestContext {
+    /// Records the failure that decides this request's outcome (the first one wins).
+    pub fn fail(&mut self, kind: ErrorKind, detail: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(kind);
+            self.error_detail = Some(detail.into());
+        }
+    }
+
+    /// Renders the debug trace as a header value:
+    /// `request_id;dur=0.003ms;forward, upstream;dur=1.204ms;ok;endpoint=...;reused=true`.
+    pub fn render_trace(&self) -> Option<HeaderValue> {
+        let trace = self.trace.as_ref()?;
+        let mut out = String::with_capacity(64 * (trace.len() + 1));
+        for (i, e) in trace.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(
+                out,
+                "{};dur={:.3}ms;{}",
+                e.name,
+                e.elapsed.as_secs_f64() * 1e3,
+                e.decision
+            );
+            if let Some(extra) = &e.extra {
+                out.push(';');
+                out.push_str(extra);
+            }
+        }
+        HeaderValue::try_from(out).ok()
+    }
+}

@@ -1,0 +1,234 @@
+//! Where every request enters: routing, the deadline, panic isolation, stall detection,
+//! and the hand-off of the response to the client.
+//!
+//! Order of work, and why:
+//! 1. take a config snapshot (`Arc<Runtime>`): the request finishes on the config it started
+//!    with, whatever reloads happen meanwhile;
+//! 2. strip `seawall-debug` and check its token, before anything could forward it;
+//! 3. route (404 when nothing matches; the target's authority never picks an upstream);
+//! 4. compute the one deadline = min(route timeout, inbound `grpc-timeout` /
+//!    `seawall-timeout-ms`);
+//! 5. run the chain and the upstream attempt under that deadline, inside `catch_unwind`:
+//!    a panic becomes a 500 for this request only, and a deadline that fires while a layer
+//!    holds the request names that layer;
+//! 6. run the response phase and wrap the body so that the deadline also bounds streaming
+//!    and the outcome is recorded once, when the body ends.
+
+use std::{convert::Infallible, net::SocketAddr, panic::AssertUnwindSafe, sync::Arc};
+
+use arc_swap::ArcSwap;
+use futures_util::FutureExt;
+use http::{Method, Request, Response, header};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use seawall_core::{Body, ErrorKind, GatewayError, deadline::inbound_budget};
+use tokio::time::{Instant, timeout_at};
+
+use crate::{
+    attempt::attempt,
+    body::{Outgoing, RequestBody, ResponseBody},
+    chain::ChainOutcome,
+    context::{RequestContext, Stage},
+    error_response::error_response,
+    listener::ConnState,
+    middleware::debug::{SEAWALL_DEBUG, token_matches},
+    routing::request_host,
+    runtime::{Route, Runtime},
+};
+
+/// What every request on one client connection shares.
+pub struct ConnShared {
+    pub runtime: Arc<ArcSwap<Runtime>>,
+    pub listener: Arc<str>,
+    pub client: SocketAddr,
+    pub conn: Arc<ConnState>,
+    /// Answers requests if a reload removed this connection's listener.
+    pub fallback: Arc<Route>,
+}
+
+/// Handles one request from a client connection. Never fails: every failure is a response.
+pub async fn handle(
+    req: Request<Incoming>,
+    sh: Arc<ConnShared>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    sh.conn.begin_request();
+    let rt = sh.runtime.load_full();
+    let (mut parts, body) = req.into_parts();
+
+    let debug_authorized = parts
+        .headers
+        .remove(&SEAWALL_DEBUG)
+        .is_some_and(|presented| {
+            rt.debug_token
+                .as_deref()
+                .is_some_and(|t| token_matches(presented.as_bytes(), t))
+        });
+
+    let listener = rt.listener(&sh.listener);
+    let found = listener.and_then(|l| {
+        l.router
+            .find(request_host(&parts.uri, &parts.headers), parts.uri.path())
+            .cloned()
+    });
+    let route = found
+        .clone()
+        .unwrap_or_else(|| listener.map_or_else(|| sh.fallback.clone(), |l| l.unmatched.clone()));
+    let settings = listener.map(|l| &l.settings);
+
+    let start = Instant::now();
+    let budget = inbound_budget(&parts.headers).map_or(route.timeout, |b| b.min(route.timeout));
+    let mut cx = Box::new(RequestContext {
+        route: route.clone(),
+        listener: sh.listener.clone(),
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        client: sh.client,
+        start,
+        deadline: start + budget,
+        stage: Stage::Edge,
+        request_id: None,
+        trace: (debug_authorized && route.debug).then(|| Vec::with_capacity(8)),
+        debug_authorized,
+        upstream: None,
+        error: None,
+        error_detail: None,
+        access_log: false,
+        status: 0,
+        conn: sh.conn.clone(),
+    });
+
+    let rejection = if found.is_none() {
+        Some(GatewayError::from(ErrorKind::NoRoute))
+    } else if parts.method == Method::CONNECT {
+        Some(GatewayError::new(
+            ErrorKind::BadRequest,
+            "CONNECT is not supported: the gateway is not a forward proxy",
+        ))
+    } else if let (Some(s), Some(len)) = (settings, content_length(&parts.headers)) {
+        (len > s.max_body_bytes).then(|| {
+            GatewayError::new(
+                ErrorKind::BodyTooLarge,
+                format!("content-length {len} exceeds max_body_bytes"),
+            )
+        })
+    } else {
+        None
+    };
+
+    let body: Body = if body.is_end_stream() {
+        Body::default()
+    } else {
+        let (timeout, limit) = settings.map_or((route.timeout, u64::MAX), |s| {
+            (s.body_read_timeout, s.max_body_bytes)
+        });
+        RequestBody::new(body, start + timeout, timeout, limit).boxed()
+    };
+    let req = Request::from_parts(parts, body);
+
+    let (result, entered) = match rejection {
+        Some(e) => (Err(e), 0),
+        None => run_guarded(&route, req, &mut cx).await,
+    };
+    cx.stage = Stage::Responded;
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            cx.fail(e.kind, e.detail);
+            let stalled = (e.kind == ErrorKind::LayerStalled).then(|| route.chain.name(entered));
+            error_response(e.kind, stalled)
+        }
+    };
+    let (mut head, body) = resp.into_parts();
+    cx.status = head.status.as_u16();
+    route.chain.run_response(entered, &mut head, &mut cx);
+    Ok(Response::from_parts(head, ResponseBody::new(body, cx)))
+}
+
+/// Runs the chain and the upstream attempt under the deadline and `catch_unwind`.
+/// Returns the outcome and how many layers forwarded (they get the response phase).
+async fn run_guarded(
+    route: &Arc<Route>,
+    req: Request<Body>,
+    cx: &mut RequestContext,
+) -> (Result<Response<Outgoing>, GatewayError>, usize) {
+    let deadline = cx.deadline;
+    let guarded = AssertUnwindSafe(timeout_at(deadline, run(route, req, cx)))
+        .catch_unwind()
+        .await;
+    match guarded {
+        Ok(Ok(done)) => done,
+        Ok(Err(_elapsed)) => match cx.stage {
+            Stage::Layer(i) => {
+                let layer = route.chain.name(i);
+                route.metrics.stall(layer);
+                tracing::warn!(route = %route.name, layer, "Deadline fired while a middleware layer held the request.");
+                let e = GatewayError::new(
+                    ErrorKind::LayerStalled,
+                    format!("layer `{layer}` held the request until the deadline"),
+                );
+                (Err(e), i)
+            }
+            _ => (
+                Err(GatewayError::new(
+                    ErrorKind::DeadlineExceeded,
+                    "request deadline passed",
+                )),
+                route.chain.len(),
+            ),
+        },
+        Err(panic) => {
+            let message = panic_message(panic.as_ref());
+            route.metrics.panic();
+            tracing::error!(route = %route.name, stage = ?cx.stage, panic = %message, "Request handler panicked; answered 500.");
+            let entered = match cx.stage {
+                Stage::Layer(i) => i,
+                _ => route.chain.len(),
+            };
+            (
+                Err(GatewayError::new(
+                    ErrorKind::Internal,
+                    format!("panic: {message}"),
+                )),
+                entered,
+            )
+        }
+    }
+}
+
+async fn run(
+    route: &Route,
+    req: Request<Body>,
+    cx: &mut RequestContext,
+) -> (Result<Response<Outgoing>, GatewayError>, usize) {
+    match route.chain.run_request(req, cx).await {
+        ChainOutcome::Forward(req) => {
+            let result = match &route.upstream {
+                Some(upstream) => attempt(upstream, req, cx).await,
+                None => Err(GatewayError::from(ErrorKind::NoRoute)),
+            };
+            (result, route.chain.len())
+        }
+        ChainOutcome::Respond(i, resp) => (Ok(resp.map(|body| Outgoing::Local { body })), i),
+    }
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

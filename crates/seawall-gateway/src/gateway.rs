@@ -1,0 +1,348 @@
+//! The running gateway: start, reload, shutdown.
+//!
+//! Reload builds everything new first (runtime, new listener sockets), then swaps the
+//! runtime in one atomic store; only then are removed listeners told to drain and new ones
+//! started. Any failure before the swap leaves the running gateway untouched and is
+//! reported (log line, metric, and `/config` shows the last error).
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use seawall_config::Config;
+use seawall_sim::Sim;
+use tokio::sync::mpsc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    admin,
+    listener::{Acceptor, bind},
+    metrics::Metrics,
+    middleware::access_log::AccessLogSink,
+    runtime::{LayerFactory, Runtime, Shared},
+    watch,
+};
+
+/// How the gateway is embedded.
+#[derive(Default)]
+pub struct GatewayOptions {
+    /// The config file, for reloads (admin, SIGHUP, file watch). None: config given in code.
+    pub config_path: Option<PathBuf>,
+    /// Watch `config_path`'s directory and reload on change.
+    pub watch: bool,
+    /// Send access log lines here instead of stdout.
+    pub access_log: Option<mpsc::Sender<String>>,
+    /// Extra layers appended to the chain of the named routes.
+    pub extra_layers: Vec<(String, LayerFactory)>,
+    /// Applied to every config loaded from `config_path` (command-line overrides), so they
+    /// survive reloads.
+    pub overrides: Option<ConfigOverride>,
+}
+
+/// A change applied to each loaded config.
+pub type ConfigOverride = Arc<dyn Fn(&mut Config) + Send + Sync>;
+
+/// A listener that is accepting.
+struct RunningListener {
+    name: String,
+    configured: SocketAddr,
+    bound: SocketAddr,
+    stop: CancellationToken,
+}
+
+/// State shared by the gateway handle, the admin API and the file watcher.
+pub struct Inner {
+    pub runtime: Arc<ArcSwap<Runtime>>,
+    pub shared: Arc<Shared>,
+    pub config_path: Option<PathBuf>,
+    overrides: Option<ConfigOverride>,
+    pub last_reload_error: Mutex<Option<String>>,
+    listeners: tokio::sync::Mutex<Vec<RunningListener>>,
+    bound: Mutex<Vec<(String, SocketAddr)>>,
+    pub shutdown: CancellationToken,
+    pub draining: std::sync::atomic::AtomicBool,
+    tracker: TaskTracker,
+}
+
+/// A running gateway. Dropping it does not stop it; call [`Gateway::shutdown`].
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+    admin_addr: Option<SocketAddr>,
+    sim_addr: Option<SocketAddr>,
+    sim: Arc<Mutex<Option<Sim>>>,
+}
+
+impl Gateway {
+    /// Starts every listener, the admin API and (if configured) the in-process sim.
+    pub async fn start(config: Config, options: GatewayOptions) -> anyhow::Result<Gateway> {
+        let metrics = Metrics::new(&config.metrics.request_duration_buckets);
+        let access_log = Arc::new(match options.access_log {
+            Some(tx) => AccessLogSink::channel(tx),
+            None => AccessLogSink::stdout(),
+        });
+        let shared = Arc::new(Shared {
+            metrics,
+            access_log,
+            extra_layers: options.extra_layers,
+        });
+
+        let sim = match &config.sim {
+            Some(s) => Some(
+                Sim::bind(s.listen)
+                    .await
+                    .with_context(|| format!("cannot start the sim on {}", s.listen))?,
+            ),
+            None => None,
+        };
+
+        let config = Arc::new(config);
+        let runtime =
+            Runtime::build(config.clone(), None, &shared, 1).map_err(anyhow::Error::msg)?;
+        let inner = Arc::new(Inner {
+            runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+            shared,
+            config_path: options.config_path,
+            overrides: options.overrides,
+            last_reload_error: Mutex::new(None),
+            listeners: tokio::sync::Mutex::new(Vec::new()),
+            bound: Mutex::new(Vec::new()),
+            shutdown: CancellationToken::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            tracker: TaskTracker::new(),
+        });
+
+        {
+            let mut running = inner.listeners.lock().await;
+            for l in &config.listeners {
+                let socket = bind(l.listen).with_context(|| {
+                    format!("cannot listen on {} (listener `{}`)", l.listen, l.name)
+                })?;
+                running.push(inner.spawn_acceptor(&l.name, l.listen, socket)?);
+            }
+            inner.publish_bound(&running);
+        }
+
+        let admin_addr = admin::start(inner.clone(), &config.admin).await?;
+        if options.watch {
+            if let Some(path) = &inner.config_path {
+                watch::spawn(path.clone(), Arc::downgrade(&inner), inner.shutdown.clone())
+                    .with_context(|| format!("cannot watch {}", path.display()))?;
+            }
+        }
+        let sim_addr = sim.as_ref().map(Sim::local_addr);
+        Ok(Gateway {
+            inner,
+            admin_addr,
+            sim_addr,
+            sim: Arc::new(Mutex::new(sim)),
+        })
+    }
+
+    /// The address a listener is bound to (useful with port 0).
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.inner
+            .bound
+            .lock()
+            .ok()?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+    }
+
+    /// The admin API's address.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The in-process sim's address, when the config has one.
+    pub fn sim_addr(&self) -> Option<SocketAddr> {
+        self.sim_addr
+    }
+
+    /// The current runtime's generation (1 at start, +1 per successful reload).
+    pub fn generation(&self) -> u64 {
+        self.inner.runtime.load().generation
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.shared.metrics
+    }
+
+    /// Reloads from the config file.
+    pub async fn reload(&self) -> Result<u64, String> {
+        self.inner.reload().await
+    }
+
+    /// Applies a config given in code.
+    pub async fn apply(&self, config: Config) -> Result<u64, String> {
+        self.inner.apply(config).await
+    }
+
+    /// Stops accepting, lets in-flight requests finish within `drain`, then returns.
+    /// Returns false when the drain deadline cut some requests off.
+    pub async fn shutdown(&self, drain: Duration) -> bool {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.inner.shutdown.cancel();
+        self.inner.tracker.close();
+        let drained = tokio::time::timeout(drain, self.inner.tracker.wait())
+            .await
+            .is_ok();
+        let sim = self.sim.lock().ok().and_then(|mut s| s.take());
+        if let Some(sim) = sim {
+            sim.shutdown().await;
+        }
+        drained
+    }
+}
+
+impl Inner {
+    fn spawn_acceptor(
+        &self,
+        name: &str,
+        configured: SocketAddr,
+        socket: tokio::net::TcpListener,
+    ) -> anyhow::Result<RunningListener> {
+        let bound = socket.local_addr()?;
+        let stop = self.shutdown.child_token();
+        let acceptor = Acceptor {
+            name: Arc::from(name),
+            listener: socket,
+            runtime: self.runtime.clone(),
+            metrics: self.shared.metrics.clone(),
+            shutdown: stop.clone(),
+            tracker: self.tracker.clone(),
+        };
+        self.tracker.spawn(acceptor.run());
+        tracing::info!(listener = name, address = %bound, "Listening.");
+        Ok(RunningListener {
+            name: name.to_owned(),
+            configured,
+            bound,
+            stop,
+        })
+    }
+
+    fn publish_bound(&self, running: &[RunningListener]) {
+        if let Ok(mut b) = self.bound.lock() {
+            *b = running.iter().map(|r| (r.name.clone(), r.bound)).collect();
+        }
+    }
+
+    fn record_error(&self, error: &str, outcome: &str) {
+        self.shared.metrics.reload(outcome);
+        tracing::error!(error = %error, "Config reload failed; the running config is unchanged.");
+        if let Ok(mut e) = self.last_reload_error.lock() {
+            *e = Some(error.to_owned());
+        }
+    }
+
+    /// Reloads from the config file.
+    pub async fn reload(&self) -> Result<u64, String> {
+        let Some(path) = self.config_path.clone() else {
+            return Err(
+                "the gateway was started without a config file; nothing to reload".to_owned(),
+            );
+        };
+        match load(&path) {
+            Ok(mut config) => {
+                if let Some(o) = &self.overrides {
+                    o(&mut config);
+                }
+                self.apply(config).await
+            }
+            Err(diagnostics) => {
+                self.record_error(&diagnostics, "invalid");
+                Err(diagnostics)
+            }
+        }
+    }
+
+    /// Validates nothing more (the config is typed), builds, swaps.
+    pub async fn apply(&self, config: Config) -> Result<u64, String> {
+        let mut running = self.listeners.lock().await;
+        let old = self.runtime.load_full();
+        if *old.config == config {
+            self.shared.metrics.reload("unchanged");
+            return Ok(old.generation);
+        }
+        if old.config.admin != config.admin
+            || old.config.sim != config.sim
+            || old.config.metrics != config.metrics
+        {
+            tracing::warn!(
+                "Changes to `admin`, `sim` and `metrics` take effect at the next restart."
+            );
+        }
+        let generation = old.generation + 1;
+        let new = match Runtime::build(Arc::new(config), Some(&old), &self.shared, generation) {
+            Ok(rt) => rt,
+            Err(e) => {
+                self.record_error(&e, "invalid");
+                return Err(e);
+            }
+        };
+
+        // Bind new sockets before the swap: a port in use must fail the reload, not
+        // leave a half-applied config.
+        let mut fresh = Vec::new();
+        for l in &new.config.listeners {
+            let keep = running
+                .iter()
+                .any(|r| r.name == l.name && r.configured == l.listen);
+            if !keep {
+                match bind(l.listen) {
+                    Ok(s) => fresh.push((l.name.clone(), l.listen, s)),
+                    Err(e) => {
+                        let msg =
+                            format!("listener `{}`: cannot listen on {}: {e}", l.name, l.listen);
+                        self.record_error(&msg, "error");
+                        return Err(msg);
+                    }
+                }
+            }
+        }
+
+        let config = new.config.clone();
+        self.runtime.store(Arc::new(new));
+
+        running.retain(|r| {
+            let kept = config
+                .listeners
+                .iter()
+                .any(|l| l.name == r.name && l.listen == r.configured);
+            if !kept {
+                // Stop accepting; its connections drain gracefully.
+                r.stop.cancel();
+            }
+            kept
+        });
+        for (name, listen, socket) in fresh {
+            match self.spawn_acceptor(&name, listen, socket) {
+                Ok(r) => running.push(r),
+                Err(e) => {
+                    tracing::error!(listener = %name, error = %e, "Could not start listener.")
+                }
+            }
+        }
+        self.publish_bound(&running);
+        if let Ok(mut e) = self.last_reload_error.lock() {
+            *e = None;
+        }
+        self.shared.metrics.reload("success");
+        tracing::info!(generation, "Config reloaded.");
+        Ok(generation)
+    }
+}
+
+fn load(path: &Path) -> Result<Config, String> {
+    seawall_config::load(path).map_err(|d| d.to_string())
+}

@@ -1,0 +1,27 @@
+//! Seawall's gateway: listeners, routing, the per-route middleware chain, proxying through
+//! our own pool with layered timeouts, the admin API and hot reload.
+//!
+//! Start at [`Gateway::start`]. A request's path through the code: `listener` (accept,
+//! connection watchdog) → `edge` (snapshot, route, deadline, panic/stall guard) → `chain`
+//! (middleware layers) → `attempt` (pool checkout, connect, response head) → `body`
+//! (streaming back, deadline, outcome) → `outcome` (metrics, access log). See
+//! ARCHITECTURE.md for the layer order and invariants.
+
+mod admin;
+mod attempt;
+pub mod body;
+pub mod chain;
+pub mod context;
+mod edge;
+mod error_response;
+mod forwarding;
+mod gateway;
+mod listener;
+pub mod metrics;
+pub mod middleware;
+mod outcome;
+pub mod routing;
+pub mod runtime;
+mod watch;
+
+pub use gateway::{ConfigOverride, Gateway, GatewayOptions};

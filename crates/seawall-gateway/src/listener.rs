@@ -1,0 +1,371 @@
+//! Client-facing listeners: accept, connection limits, HTTP/1.1 + h2c on one port, and the
+//! per-connection watchdog for the header-read and idle timeouts.
+//!
+//! Why our own watchdog: hyper's `header_read_timeout` starts when a connection begins
+//! waiting for a request head, so on keep-alive connections it also cuts the idle gap
+//! between requests. Seawall keeps the two distinct: the header-read timer starts at the
+//! first byte of a request, the idle timer when the previous response finished. Both are
+//! kept as atomics in [`ConnState`], stamped by the socket wrapper ([`WatchedStream`]) and
+//! the request handler; one sleeping task per connection checks them only when its next
+//! deadline is due.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
+    net::{TcpListener, TcpStream},
+    time::{Instant, sleep_until},
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    edge::{self, ConnShared},
+    metrics::{DownstreamCloseLabels, ListenerLabel, Metrics},
+    runtime::{ListenerSettings, Runtime},
+};
+
+/// Timing state of one client connection, shared by the socket wrapper, the request
+/// handler and the watchdog. Times are microseconds since the connection was accepted.
+pub struct ConnState {
+    base: Instant,
+    in_flight: AtomicU32,
+    /// When the connection last became idle (accepted, or last response finished).
+    idle_since: AtomicU64,
+    /// When the first byte of the next request head arrived; `u64::MAX` when none has.
+    head_started: AtomicU64,
+    /// HTTP/2 connections carry pings and settings between requests, so the header-read
+    /// timer does not apply to them.
+    http2: AtomicBool,
+    first_read: AtomicBool,
+}
+
+const NONE: u64 = u64::MAX;
+
+impl ConnState {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            in_flight: AtomicU32::new(0),
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(NONE),
+            http2: AtomicBool::new(false),
+            first_read: AtomicBool::new(true),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_micros()).unwrap_or(NONE - 1)
+    }
+
+    /// A request head was parsed and handed to the gateway.
+    pub fn begin_request(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.head_started.store(NONE, Ordering::Release);
+    }
+
+    /// A response finished (or was abandoned).
+    pub fn end_request(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle_since.store(self.now(), Ordering::Release);
+        }
+    }
+
+    fn on_read(&self, bytes: &[u8]) {
+        if self.first_read.swap(false, Ordering::Relaxed) && bytes.starts_with(b"PRI * HTTP/2") {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self.head_started.load(Ordering::Acquire) == NONE
+        {
+            self.head_started.store(self.now(), Ordering::Release);
+        }
+    }
+
+    /// The reason to close now, or when to look again.
+    fn check(&self, s: &ListenerSettings) -> Result<Instant, CloseReason> {
+        let now = self.now();
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(NONE - 1);
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            // Requests in flight have their own deadlines; look again later.
+            return Ok(self.base + Duration::from_micros(now) + s.idle_timeout);
+        }
+        let head = self.head_started.load(Ordering::Acquire);
+        let (due, reason) = if head != NONE && !self.http2.load(Ordering::Relaxed) {
+            (
+                head.saturating_add(micros(s.header_read_timeout)),
+                CloseReason::HeaderReadTimeout,
+            )
+        } else {
+            let idle = self.idle_since.load(Ordering::Acquire);
+            (
+                idle.saturating_add(micros(s.idle_timeout)),
+                CloseReason::IdleTimeout,
+            )
+        };
+        if now >= due {
+            Err(reason)
+        } else {
+            Ok(self.base + Duration::from_micros(due))
+        }
+    }
+}
+
+/// Why the gateway closed a client connection on its own.
+#[derive(Debug, Clone, Copy)]
+enum CloseReason {
+    HeaderReadTimeout,
+    IdleTimeout,
+}
+
+impl CloseReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::HeaderReadTimeout => "header_read_timeout",
+            CloseReason::IdleTimeout => "idle_timeout",
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A client socket that stamps [`ConnState`] whenever bytes arrive.
+    pub struct WatchedStream {
+        #[pin]
+        inner: TcpStream,
+        state: Arc<ConnState>,
+    }
+}
+
+impl AsyncRead for WatchedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let res = this.inner.poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.state.on_read(&buf.filled()[before..]);
+        }
+        res
+    }
+}
+
+impl AsyncWrite for WatchedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}
+
+/// The hyper server builder for a listener's settings.
+pub fn server_builder(s: &ListenerSettings) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        // Our watchdog owns header-read and idle timing (see the module docs).
+        .header_read_timeout(None)
+        // hyper answers 431 when a request head does not fit in its buffer; the buffer
+        // cannot be smaller than 8 KiB.
+        .max_buf_size(s.max_header_bytes.max(8192))
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(s.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .max_pending_accept_reset_streams(Some(64))
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(10));
+    b
+}
+
+/// A running listener's accept loop.
+pub struct Acceptor {
+    pub name: Arc<str>,
+    pub listener: TcpListener,
+    pub runtime: Arc<ArcSwap<Runtime>>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+impl Acceptor {
+    /// Accepts until `shutdown` is cancelled; connections then drain gracefully.
+    pub async fn run(self) {
+        let open = Arc::new(AtomicUsize::new(0));
+        let label = ListenerLabel {
+            listener: self.name.to_string(),
+        };
+        let open_gauge = self.metrics.downstream_open.get_or_create_owned(&label);
+        let rejected = self.metrics.downstream_rejected.get_or_create_owned(&label);
+        loop {
+            let accepted = tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                a = self.listener.accept() => a,
+            };
+            let (stream, peer) = match accepted {
+                Ok(x) => x,
+                Err(error) => {
+                    // Out of file descriptors or similar: back off instead of spinning.
+                    tracing::warn!(listener = %self.name, %error, "Accept failed; retrying shortly.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let rt = self.runtime.load();
+            let Some(l) = rt.listener(&self.name) else {
+                break;
+            };
+            if open.load(Ordering::Acquire) >= l.settings.max_connections {
+                rejected.inc();
+                self.tracker.spawn(reject(stream));
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            open.fetch_add(1, Ordering::AcqRel);
+            open_gauge.inc();
+            let conn = Connection {
+                settings: l.settings.clone(),
+                builder: server_builder(&l.settings),
+                shared: ConnShared {
+                    runtime: self.runtime.clone(),
+                    listener: self.name.clone(),
+                    client: peer,
+                    conn: Arc::new(ConnState::new()),
+                    fallback: l.unmatched.clone(),
+                },
+                metrics: self.metrics.clone(),
+                shutdown: self.shutdown.clone(),
+            };
+            let open = open.clone();
+            let open_gauge = open_gauge.clone();
+            self.tracker.spawn(async move {
+                conn.serve(stream).await;
+                open.fetch_sub(1, Ordering::AcqRel);
+                open_gauge.dec();
+            });
+        }
+    }
+}
+
+/// One client connection.
+struct Connection {
+    settings: ListenerSettings,
+    builder: auto::Builder<TokioExecutor>,
+    shared: ConnShared,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream) {
+        let state = self.shared.conn.clone();
+        let listener_name = self.shared.listener.to_string();
+        let io = TokioIo::new(WatchedStream {
+            inner: stream,
+            state: state.clone(),
+        });
+        let shared = Arc::new(self.shared);
+        let svc = service_fn(move |req| edge::handle(req, shared.clone()));
+        let conn = self.builder.serve_connection(io, svc);
+        tokio::pin!(conn);
+        let watchdog = watchdog(&state, &self.settings);
+        tokio::pin!(watchdog);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            reason = &mut watchdog => {
+                self.metrics
+                    .downstream_closed
+                    .get_or_create(&DownstreamCloseLabels {
+                        listener: listener_name,
+                        reason: reason.as_str().to_owned(),
+                    })
+                    .inc();
+                if let CloseReason::IdleTimeout = reason {
+                    // Nothing in flight: let HTTP/2 send GOAWAY, then close.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
+                }
+                // A header-read timeout drops the connection at once (slowloris).
+            }
+            () = self.shutdown.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.as_mut().await;
+            }
+        }
+    }
+}
+
+async fn watchdog(state: &ConnState, settings: &ListenerSettings) -> CloseReason {
+    loop {
+        match state.check(settings) {
+            Err(reason) => return reason,
+            Ok(next) => sleep_until(next).await,
+        }
+    }
+}
+
+/// Answers a connection over the limit with 503 and closes it, without reading from it.
+async fn reject(mut stream: TcpStream) {
+    const BODY: &str = "503 overloaded: the gateway is at max_connections\n";
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nseawall-error: overloaded\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// Binds a listener socket. `SO_REUSEADDR` lets a restarted gateway bind at once.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}

@@ -1,0 +1,367 @@
+//! The gateway's Prometheus metrics: one registry per process, created at start-up and kept
+//! across config reloads so that counters never reset when the config changes.
+//!
+//! Names follow `seawall_<subsystem>_<name>_<unit>`; counters get `_total` from the encoder
+//! (prometheus-client appends it, and panics in debug builds if we add it ourselves). Labels
+//! are bounded on purpose: route and upstream names come from config, never from requests.
+//!
+//! On the hot path nothing is looked up by hashing labels: [`RouteMetrics`] resolves its
+//! histogram handles once per (method, status class) and caches them.
+
+use std::sync::{Arc, OnceLock};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::{Family, MetricConstructor},
+        gauge::Gauge,
+        histogram::Histogram,
+    },
+    registry::Registry,
+};
+use seawall_core::ErrorKind;
+use seawall_pool::{CloseCounters, PoolMetrics};
+
+/// Builds histograms with the configured buckets.
+#[derive(Clone)]
+pub struct Buckets(Arc<[f64]>);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+/// Labels of the request duration histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub method: String,
+    pub status_class: String,
+}
+
+/// Labels naming a route only.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+/// Labels of the error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub route: String,
+    pub kind: String,
+}
+
+/// Labels of the stall counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StallLabels {
+    pub route: String,
+    pub layer: String,
+}
+
+/// Labels naming an upstream only.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabel {
+    pub upstream: String,
+}
+
+/// Labels of upstream requests by connection reuse.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReuseLabels {
+    pub upstream: String,
+    pub reused: String,
+}
+
+/// Labels of upstream connections closed, by reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabels {
+    pub upstream: String,
+    pub reason: String,
+}
+
+/// Labels naming a listener only.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    pub listener: String,
+}
+
+/// Labels of downstream connections closed by the gateway, by reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DownstreamCloseLabels {
+    pub listener: String,
+    pub reason: String,
+}
+
+/// Labels of config reloads.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub outcome: String,
+}
+
+/// Every metric family of the gateway.
+pub struct Metrics {
+    registry: Registry,
+    pub request_duration: Family<RequestLabels, Histogram, Buckets>,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub panics: Family<RouteLabel, Counter>,
+    pub stalls: Family<StallLabels, Counter>,
+    pub upstream_connect_duration: Family<UpstreamLabel, Histogram, Buckets>,
+    pub upstream_requests: Family<ReuseLabels, Counter>,
+    pub upstream_opened: Family<UpstreamLabel, Counter>,
+    pub upstream_closed: Family<CloseLabels, Counter>,
+    pub upstream_idle: Family<UpstreamLabel, Gauge>,
+    pub upstream_in_use: Family<UpstreamLabel, Gauge>,
+    pub upstream_connecting: Family<UpstreamLabel, Gauge>,
+    pub downstream_open: Family<ListenerLabel, Gauge>,
+    pub downstream_rejected: Family<ListenerLabel, Counter>,
+    pub downstream_closed: Family<DownstreamCloseLabels, Counter>,
+    pub reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Metrics {
+    /// Creates and registers every family. `request_buckets` are the request-duration
+    /// histogram's bucket bounds in seconds (changing them needs a restart).
+    pub fn new(request_buckets: &[f64]) -> Arc<Self> {
+        let mut registry = Registry::with_prefix("seawall");
+        let request_duration =
+            Family::new_with_constructor(Buckets(Arc::from(request_buckets.to_vec())));
+        let connect_buckets = Buckets(Arc::from(
+            &[
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0,
+            ][..],
+        ));
+        let m = Metrics {
+            request_duration,
+            errors: Family::default(),
+            panics: Family::default(),
+            stalls: Family::default(),
+            upstream_connect_duration: Family::new_with_constructor(connect_buckets),
+            upstream_requests: Family::default(),
+            upstream_opened: Family::default(),
+            upstream_closed: Family::default(),
+            upstream_idle: Family::default(),
+            upstream_in_use: Family::default(),
+            upstream_connecting: Family::default(),
+            downstream_open: Family::default(),
+            downstream_rejected: Family::default(),
+            downstream_closed: Family::default(),
+            reloads: Family::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "request_duration_seconds",
+            "Time from request head to the end of the response body, by route, method and status class",
+            m.request_duration.clone(),
+        );
+        r.register(
+            "errors",
+            "Requests that failed, by route and error kind",
+            m.errors.clone(),
+        );
+        r.register(
+            "panics",
+            "Panics caught while handling a request, by route",
+            m.panics.clone(),
+        );
+        r.register(
+            "layer_stalls",
+            "Requests whose deadline fired while a middleware layer held them, by layer",
+            m.stalls.clone(),
+        );
+        r.register(
+            "upstream_connect_duration_seconds",
+            "TCP connect time to upstream endpoints",
+            m.upstream_connect_duration.clone(),
+        );
+        r.register(
+            "upstream_requests",
+            "Requests sent upstream, by whether the connection was reused",
+            m.upstream_requests.clone(),
+        );
+        r.register(
+            "upstream_connections_opened",
+            "Upstream connections opened",
+            m.upstream_opened.clone(),
+        );
+        r.register(
+            "upstream_connections_closed",
+            "Upstream connections closed, by reason",
+            m.upstream_closed.clone(),
+        );
+        r.register(
+            "upstream_connections_idle",
+            "Idle upstream connections in the pool",
+            m.upstream_idle.clone(),
+        );
+        r.register(
+            "upstream_connections_in_use",
+            "Upstream connections carrying a request",
+            m.upstream_in_use.clone(),
+        );
+        r.register(
+            "upstream_connections_connecting",
+            "Upstream connections being established",
+            m.upstream_connecting.clone(),
+        );
+        r.register(
+            "downstream_connections_open",
+            "Open client connections, by listener",
+            m.downstream_open.clone(),
+        );
+        r.register(
+            "downstream_connections_rejected",
+            "Client connections refused because max_connections was reached",
+            m.downstream_rejected.clone(),
+        );
+        r.register(
+            "downstream_connections_closed",
+            "Client connections closed by the gateway's own timeouts, by reason",
+            m.downstream_closed.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Config reload attempts, by outcome",
+            m.reloads.clone(),
+        );
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Encoding into a String cannot fail for lack of space; an error here would be a
+        // bug in a label encoder, and an empty page is the safe answer.
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Counts a config reload attempt.
+    pub fn reload(&self, outcome: &str) {
+        self.reloads
+            .get_or_create(&ReloadLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Pool metric handles for one upstream, labelled once here so the pool never hashes.
+    pub fn pool(&self, upstream: &str) -> PoolMetrics {
+        let u = UpstreamLabel {
+            upstream: upstream.to_owned(),
+        };
+        PoolMetrics {
+            connect_duration: self.upstream_connect_duration.get_or_create_owned(&u),
+            opened: self.upstream_opened.get_or_create_owned(&u),
+            closed: CloseCounters::from_fn(|reason| {
+                self.upstream_closed.get_or_create_owned(&CloseLabels {
+                    upstream: upstream.to_owned(),
+                    reason: reason.as_str().to_owned(),
+                })
+            }),
+            connecting: self.upstream_connecting.get_or_create_owned(&u),
+            idle: self.upstream_idle.get_or_create_owned(&u),
+            in_use: self.upstream_in_use.get_or_create_owned(&u),
+            reused: self.upstream_requests.get_or_create_owned(&ReuseLabels {
+                upstream: upstream.to_owned(),
+                reused: "true".to_owned(),
+            }),
+            fresh: self.upstream_requests.get_or_create_owned(&ReuseLabels {
+                upstream: upstream.to_owned(),
+                reused: "false".to_owned(),
+            }),
+        }
+    }
+}
+
+/// Status classes, indexed by the first digit of the status.
+const STATUS_CLASSES: [&str; 6] = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Methods with their own label value; others share "other" to bound cardinality.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "other",
+];
+
+/// A route's metric handles, resolved lazily once per label combination.
+pub struct RouteMetrics {
+    route: String,
+    metrics: Arc<Metrics>,
+    durations: [[OnceLock<Histogram>; 6]; 8],
+    panics: Counter,
+}
+
+impl RouteMetrics {
+    /// Handles for `route`.
+    pub fn new(route: &str, metrics: Arc<Metrics>) -> Self {
+        let panics = metrics.panics.get_or_create_owned(&RouteLabel {
+            route: route.to_owned(),
+        });
+        Self {
+            route: route.to_owned(),
+            metrics,
+            durations: Default::default(),
+            panics,
+        }
+    }
+
+    /// Records one finished request.
+    pub fn observe(&self, method: &http::Method, status: u16, seconds: f64) {
+        let m = method_index(method);
+        let c = usize::from(status / 100).min(5);
+        self.durations[m][c]
+            .get_or_init(|| {
+                self.metrics
+                    .request_duration
+                    .get_or_create_owned(&RequestLabels {
+                        route: self.route.clone(),
+                        method: METHODS[m].to_owned(),
+                        status_class: STATUS_CLASSES[c].to_owned(),
+                    })
+            })
+            .observe(seconds);
+    }
+
+    /// Counts a failed request. Errors are the exception, so a label lookup is fine here.
+    pub fn error(&self, kind: ErrorKind) {
+        self.metrics
+            .errors
+            .get_or_create(&ErrorLabels {
+                route: self.route.clone(),
+                kind: kind.reason().to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a caught panic.
+    pub fn panic(&self) {
+        self.panics.inc();
+    }
+
+    /// Counts a request whose deadline fired inside `layer`.
+    pub fn stall(&self, layer: &str) {
+        self.metrics
+            .stalls
+            .get_or_create(&StallLabels {
+                route: self.route.clone(),
+                layer: layer.to_owned(),
+            })
+            .inc();
+    }
+}
+
+fn method_index(method: &http::Method) -> usize {
+    match *method {
+        http::Method::GET => 0,
+        http::Method::HEAD => 1,
+        http::Method::POST => 2,
+        http::Method::PUT => 3,
+        http::Method::DELETE => 4,
+        http::Method::PATCH => 5,
+        http::Method::OPTIONS => 6,
+        _ => 7,
+    }
+}

@@ -1,0 +1,94 @@
+//! [`PooledBody`]: the upstream response body, which carries its connection.
+//!
+//! HTTP/1 can carry the next request only after this response is fully read, so the
+//! connection rides along with the body: at end-of-stream it is released to the pool,
+//! and if the body is dropped before the end it is closed (reason `body_incomplete`),
+//! because the unread rest of the response would be read as the next response.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use crate::checkout::Lease;
+
+/// An upstream response body that returns its connection to the pool at end-of-stream.
+pub struct PooledBody {
+    inner: Incoming,
+    /// `Some` until the connection is released (end-of-stream) or given up (error).
+    lease: Option<Lease>,
+}
+
+impl PooledBody {
+    pub(crate) fn new(inner: Incoming, lease: Lease) -> Self {
+        Self {
+            inner,
+            lease: Some(lease),
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.release();
+        }
+    }
+
+    fn give_up(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            // The error tells how the connection ended; the driver reports it.
+            lease.conn.discard();
+        }
+    }
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &frame {
+            None => this.release(),
+            // Release as soon as the last frame is out, without waiting for the caller to
+            // poll once more for `None` (many never do after `is_end_stream`).
+            Some(Ok(_)) if this.inner.is_end_stream() => this.release(),
+            Some(Ok(_)) => {}
+            Some(Err(_)) => this.give_up(),
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        // A body that is complete without being polled (empty, HEAD, 204, 304) still frees
+        // the connection for reuse; anything else closes it with `body_incomplete`.
+        if self.inner.is_end_stream() {
+            self.release();
+        }
+    }
+}
+
+impl fmt::Debug for PooledBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledBody")
+            .field("end_stream", &self.inner.is_end_stream())
+            .field("holds_connection", &self.lease.is_some())
+            .finish()
+    }
+}

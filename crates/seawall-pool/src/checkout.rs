@@ -1,0 +1,245 @@
+//! Checking a connection out ([`Pool::checkout`]), using it ([`Pooled::send`]) and giving
+//! it back (`Lease::release`).
+//!
+//! Checkout order: the warmest usable idle connection; else a free slot and a new
+//! connection; else wait (bounded by `checkout_timeout` and the request deadline) for
+//! either of those to appear. The pool never connects speculatively and never retries:
+//! every connect attempt belongs to exactly one checkout, so connect metrics and errors
+//! map one-to-one onto requests.
+//!
+//! Return: a connection goes back to the idle stack only after its response body reached
+//! end-of-stream *and* hyper reports the `SendRequest` ready for the next request. If
+//! hyper is not ready yet at end-of-stream (its driver task has not caught up), a small
+//! task waits for readiness, bounded by `idle_timeout`. Every other ending — the send
+//! future dropped, the body dropped early, an error — drops the connection, which closes
+//! it (see `connection`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use seawall_core::Body;
+use tokio::time::Instant;
+
+use crate::body::PooledBody;
+use crate::connection::{self, Conn, Slot};
+use crate::endpoint::Endpoint;
+use crate::error::{PoolError, SendError, classify};
+use crate::metrics::CloseReason;
+use crate::pool::Pool;
+
+impl Pool {
+    /// Checks out a connection to `self.endpoints()[endpoint]`.
+    ///
+    /// Waits at most `checkout_timeout` for a busy endpoint (→ `PoolExhausted`) and
+    /// `connect_timeout` for the connect (→ `ConnectTimeout`); both waits also end at
+    /// `deadline` (→ `DeadlineExceeded`). A deadline already passed fails at once. An index
+    /// out of range fails with `NoEndpoint`.
+    pub async fn checkout(&self, endpoint: usize, deadline: Instant) -> Result<Pooled, PoolError> {
+        let endpoints = &self.shared().endpoints;
+        let Some(endpoint) = endpoints.get(endpoint) else {
+            return Err(PoolError::no_endpoint(endpoint, endpoints.len()));
+        };
+        let now = Instant::now();
+        if deadline <= now {
+            return Err(PoolError::deadline(endpoint.addr, "checking out"));
+        }
+        // Fast path: no waiter registration, one short lock.
+        if let Some(conn) = endpoint.pop_idle(now) {
+            return Ok(Pooled::new(conn, endpoint, true));
+        }
+        let slot = match endpoint.try_slot() {
+            Some(slot) => slot,
+            None => match wait(endpoint, now, deadline).await? {
+                Acquired::Idle(conn) => return Ok(Pooled::new(conn, endpoint, true)),
+                Acquired::Slot(slot) => slot,
+            },
+        };
+        let conn = connection::connect(endpoint, slot, deadline).await?;
+        Ok(Pooled::new(conn, endpoint, false))
+    }
+}
+
+enum Acquired {
+    Idle(Conn),
+    Slot(Slot),
+}
+
+/// Waits for an idle connection or a free slot on a full endpoint.
+async fn wait(
+    endpoint: &Arc<Endpoint>,
+    start: Instant,
+    deadline: Instant,
+) -> Result<Acquired, PoolError> {
+    let settings = &endpoint.common.settings;
+    let checkout_limit = start + settings.checkout_timeout;
+    let limit = checkout_limit.min(deadline);
+    let mut notified = pin!(endpoint.notify.notified());
+    loop {
+        // Register as a waiter *before* looking, so a release between the look and the
+        // await still wakes us.
+        notified.as_mut().enable();
+        if let Some(conn) = endpoint.pop_idle(Instant::now()) {
+            return Ok(Acquired::Idle(conn));
+        }
+        if let Some(slot) = endpoint.try_slot() {
+            return Ok(Acquired::Slot(slot));
+        }
+        if tokio::time::timeout_at(limit, notified.as_mut())
+            .await
+            .is_err()
+        {
+            return Err(if deadline <= checkout_limit {
+                PoolError::deadline(endpoint.addr, "waiting for a connection")
+            } else {
+                PoolError::exhausted(endpoint.addr, settings.checkout_timeout, settings.slots())
+            });
+        }
+        notified.set(endpoint.notify.notified());
+    }
+}
+
+/// Counts a checked-out connection in the endpoint and the gauge until dropped.
+pub(crate) struct InUse {
+    pub(crate) endpoint: Arc<Endpoint>,
+}
+
+impl InUse {
+    fn new(endpoint: &Arc<Endpoint>) -> Self {
+        endpoint.in_use.fetch_add(1, Ordering::Relaxed);
+        endpoint.common.metrics.in_use.inc();
+        Self {
+            endpoint: Arc::clone(endpoint),
+        }
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        self.endpoint.in_use.fetch_sub(1, Ordering::Relaxed);
+        self.endpoint.common.metrics.in_use.dec();
+    }
+}
+
+/// A checked-out connection, in whatever phase. Dropping it closes the connection with the
+/// reason last written to its state.
+pub(crate) struct Lease {
+    pub(crate) conn: Conn,
+    pub(crate) in_use: InUse,
+}
+
+impl Lease {
+    /// Gives the connection back after a complete exchange (see the module doc).
+    pub(crate) fn release(self) {
+        let Lease { mut conn, in_use } = self;
+        if conn.sender.is_ready() {
+            in_use.endpoint.push_idle(conn);
+            return;
+        }
+        if conn.sender.is_closed() {
+            // The peer ended it (e.g. `Connection: close`); the driver attributes it.
+            conn.discard();
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            conn.close(CloseReason::Shutdown);
+            return;
+        };
+        let bound = in_use.endpoint.common.settings.idle_timeout;
+        runtime.spawn(async move {
+            match tokio::time::timeout(bound, conn.sender.ready()).await {
+                Ok(Ok(())) => in_use.endpoint.push_idle(conn),
+                Ok(Err(_)) => conn.discard(),
+                Err(_) => conn.close(CloseReason::Error),
+            }
+            drop(in_use);
+        });
+    }
+}
+
+/// A checked-out connection, ready for one request.
+///
+/// Dropping it without sending closes the connection (reason `cancelled`): the pool cannot
+/// tell an abandoned checkout from an abandoned request.
+pub struct Pooled {
+    lease: Lease,
+    reused: bool,
+}
+
+impl Pooled {
+    fn new(mut conn: Conn, endpoint: &Arc<Endpoint>, reused: bool) -> Self {
+        conn.on_drop = Some(CloseReason::Cancelled);
+        Self {
+            lease: Lease {
+                conn,
+                in_use: InUse::new(endpoint),
+            },
+            reused,
+        }
+    }
+
+    /// The endpoint this connection is to.
+    pub fn endpoint(&self) -> SocketAddr {
+        self.lease.in_use.endpoint.addr
+    }
+
+    /// True if the connection came from the idle stack (served a request before).
+    pub fn is_reused(&self) -> bool {
+        self.reused
+    }
+
+    /// The connection's id, unique within the pool; for logs.
+    pub fn id(&self) -> u64 {
+        self.lease.conn.id()
+    }
+
+    /// Sends the request and waits for the response head.
+    ///
+    /// The request must be in origin form with a `Host` header; hyper writes it as is.
+    /// Not bounded by time here: the caller wraps it in its response-header timeout or the
+    /// deadline. Dropping the future closes the connection (reason `cancelled`) and frees
+    /// its slot. On success the connection travels inside the [`PooledBody`].
+    pub async fn send(
+        self,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<PooledBody>, SendError> {
+        let Pooled { mut lease, reused } = self;
+        let metrics = &lease.in_use.endpoint.common.metrics;
+        if reused {
+            metrics.reused.inc()
+        } else {
+            metrics.fresh.inc()
+        };
+        match lease.conn.sender.try_send_request(request).await {
+            Ok(response) => {
+                lease.conn.on_drop = Some(CloseReason::BodyIncomplete);
+                Ok(response.map(|body| PooledBody::new(body, lease)))
+            }
+            Err(mut error) => {
+                // Not our decision: the driver reports how the connection actually ended.
+                lease.conn.on_drop = None;
+                let unsent_request = error.take_message();
+                let source = error.into_error();
+                Err(SendError {
+                    kind: classify(&source),
+                    reused,
+                    endpoint: lease.in_use.endpoint.addr,
+                    source,
+                    unsent_request,
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pooled")
+            .field("endpoint", &self.endpoint())
+            .field("id", &self.id())
+            .field("reused", &self.reused)
+            .finish()
+    }
+}

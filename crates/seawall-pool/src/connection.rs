@@ -1,0 +1,255 @@
+//! One upstream connection: how it is opened and driven, the slot it holds, and the cell
+//! that records why it closed.
+//!
+//! Lifecycle. A checkout takes a [`Slot`] (a semaphore permit) *before* connecting, so the
+//! per-endpoint cap counts connects in progress. Once the TCP connect and the (I/O-free)
+//! HTTP/1 handshake succeed, the slot moves into the spawned driver task, which runs
+//! hyper's `Connection` future. The driver ends when the connection ends, whatever the
+//! cause: the peer closed it, it failed, or every `SendRequest` handle was dropped (hyper
+//! then shuts the connection down). So "close a connection" in this crate always means
+//! "drop its `SendRequest`", and the slot is freed exactly when the socket is gone.
+//!
+//! Close accounting. Each [`Conn`] handle carries `on_drop`, the reason to record if it is
+//! dropped now, updated as the connection changes phase (checked out → `cancelled`,
+//! response head received → `body_incomplete`, idle or failed → none; the sweeper, the
+//! idle cap and shutdown set theirs just before dropping). The handle's `Drop` writes it
+//! into the shared [`ConnState`] *before* the `SendRequest` goes, and the driver reads the
+//! cell when the connection ends and increments exactly one `closed{reason}` counter. If
+//! the driver ends first (the peer or the network ended it while we still held the
+//! handle), the cell is still empty and the driver derives the reason: an error → `error`,
+//! a clean end → `peer_closed`; the later write is never read. So the count is exact and
+//! the reason is the first cause.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use seawall_core::Body;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::endpoint::Endpoint;
+use crate::error::PoolError;
+use crate::metrics::CloseReason;
+
+/// Marker for "no reason recorded" in [`ConnState::reason`].
+const UNSET: usize = usize::MAX;
+
+/// State shared between a connection's handle ([`Conn`]) and its driver task.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    pub(crate) id: u64,
+    /// Why the connection is being closed, if a pool party decided it (`UNSET` otherwise).
+    reason: AtomicUsize,
+    /// Set by the driver when the connection has ended. Read under the idle lock by
+    /// `Endpoint::push_idle`, and written before the driver takes that lock, so a connection
+    /// can never be pushed after its driver looked for it in the idle stack.
+    finished: AtomicBool,
+}
+
+impl ConnState {
+    fn set_close_reason(&self, reason: CloseReason) {
+        self.reason.store(reason.index(), Ordering::Release);
+    }
+
+    fn close_reason(&self) -> Option<CloseReason> {
+        CloseReason::from_index(self.reason.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+}
+
+/// The pool's handle to a live connection. Dropping it closes the connection.
+pub(crate) struct Conn {
+    pub(crate) sender: http1::SendRequest<Body>,
+    pub(crate) state: Arc<ConnState>,
+    /// The reason recorded if this handle is dropped now; `None` leaves the attribution to
+    /// the driver (the peer or an error ended it). Updated as the connection changes phase.
+    pub(crate) on_drop: Option<CloseReason>,
+}
+
+impl Conn {
+    /// Closes the connection, recording why.
+    pub(crate) fn close(mut self, reason: CloseReason) {
+        self.on_drop = Some(reason);
+        drop(self);
+    }
+
+    /// Drops the handle leaving the attribution to the driver: the connection already
+    /// failed or was closed by the peer, and that is the cause to report.
+    pub(crate) fn discard(mut self) {
+        self.on_drop = None;
+        drop(self);
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.state.id
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Runs before the `sender` field is dropped, so the reason is in place before the
+        // driver can observe the close. If the driver already ended (the peer closed
+        // first), it has counted the close and this write is never read.
+        if let Some(reason) = self.on_drop {
+            self.state.set_close_reason(reason);
+        }
+    }
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.state.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One of the endpoint's `max_connections_per_endpoint` places. Held by a connect in
+/// progress, then by the connection's driver task. Dropping it frees the place and wakes
+/// one checkout waiting on the endpoint.
+pub(crate) struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    endpoint: Arc<Endpoint>,
+}
+
+impl Slot {
+    pub(crate) fn new(permit: OwnedSemaphorePermit, endpoint: Arc<Endpoint>) -> Self {
+        Self {
+            permit: Some(permit),
+            endpoint,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Release first, then wake: the woken waiter must find the permit available.
+        drop(self.permit.take());
+        self.endpoint.notify.notify_one();
+    }
+}
+
+/// Counts a connect in progress in the endpoint and the gauge, for as long as it lives
+/// (including when the checkout future is dropped mid-connect).
+struct Connecting<'a>(&'a Endpoint);
+
+impl<'a> Connecting<'a> {
+    fn start(endpoint: &'a Endpoint) -> Self {
+        endpoint.connecting.fetch_add(1, Ordering::Relaxed);
+        endpoint.common.metrics.connecting.inc();
+        Self(endpoint)
+    }
+}
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        self.0.connecting.fetch_sub(1, Ordering::Relaxed);
+        self.0.common.metrics.connecting.dec();
+    }
+}
+
+/// Opens a connection to the endpoint, bounded by `connect_timeout` and the deadline, and
+/// spawns its driver, which takes over `slot`.
+pub(crate) async fn connect(
+    endpoint: &Arc<Endpoint>,
+    slot: Slot,
+    deadline: Instant,
+) -> Result<Conn, PoolError> {
+    let common = &endpoint.common;
+    let settings = &common.settings;
+    let addr = endpoint.addr;
+    let _connecting = Connecting::start(endpoint);
+    let started = Instant::now();
+    let connect_limit = started + settings.connect_timeout;
+    let limit = connect_limit.min(deadline);
+    let stream = match tokio::time::timeout_at(limit, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Err(PoolError::connect(addr, error)),
+        // When both fire at once the deadline is the truer cause: a longer connect timeout
+        // would not have helped.
+        Err(_) if deadline <= connect_limit => {
+            return Err(PoolError::deadline(addr, "connecting"));
+        }
+        Err(_) => return Err(PoolError::connect_timeout(addr, settings.connect_timeout)),
+    };
+    common
+        .metrics
+        .connect_duration
+        .observe(started.elapsed().as_secs_f64());
+    configure_socket(&stream, settings.tcp_keepalive, addr);
+
+    // For HTTP/1 the handshake does no I/O; it only builds the sender/driver pair.
+    let (sender, driver) = http1::Builder::new()
+        .handshake::<_, Body>(TokioIo::new(stream))
+        .await
+        .map_err(|error| PoolError::connect(addr, std::io::Error::other(error)))?;
+    let state = Arc::new(ConnState {
+        id: common.next_id.fetch_add(1, Ordering::Relaxed),
+        reason: AtomicUsize::new(UNSET),
+        finished: AtomicBool::new(false),
+    });
+    common.metrics.opened.inc();
+    tracing::debug!(upstream = %common.upstream, endpoint = %addr, conn = state.id, "Upstream connection opened.");
+    spawn_driver(driver, Arc::clone(&state), slot);
+    Ok(Conn {
+        sender,
+        state,
+        on_drop: None,
+    })
+}
+
+/// Socket options are an optimisation: failing to set one is logged, not fatal.
+fn configure_socket(
+    stream: &TcpStream,
+    keepalive: Option<std::time::Duration>,
+    addr: std::net::SocketAddr,
+) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::warn!(endpoint = %addr, %error, "Could not set TCP_NODELAY.");
+    }
+    if let Some(interval) = keepalive {
+        let params = socket2::TcpKeepalive::new()
+            .with_time(interval)
+            .with_interval(interval);
+        if let Err(error) = socket2::SockRef::from(stream).set_tcp_keepalive(&params) {
+            tracing::warn!(endpoint = %addr, %error, "Could not set TCP keep-alive.");
+        }
+    }
+}
+
+fn spawn_driver(
+    driver: http1::Connection<TokioIo<TcpStream>, Body>,
+    state: Arc<ConnState>,
+    slot: Slot,
+) {
+    tokio::spawn(async move {
+        let result = driver.await;
+        // Order matters: mark finished before looking in the idle stack (see
+        // `ConnState::finished`), so a dead connection never lingers there.
+        state.finished.store(true, Ordering::SeqCst);
+        let endpoint = Arc::clone(&slot.endpoint);
+        endpoint.forget_idle(state.id);
+        let reason = state.close_reason().unwrap_or(match &result {
+            Ok(()) => CloseReason::PeerClosed,
+            Err(_) => CloseReason::Error,
+        });
+        endpoint.common.metrics.closed.get(reason).inc();
+        match result {
+            Ok(()) => {
+                tracing::debug!(endpoint = %endpoint.addr, conn = state.id, %reason, "Upstream connection closed.")
+            }
+            Err(error) => {
+                tracing::debug!(endpoint = %endpoint.addr, conn = state.id, %reason, %error, "Upstream connection closed.")
+            }
+        }
+        // The slot is freed last, once the socket is dropped and the close counted.
+        drop(slot);
+    });
+}

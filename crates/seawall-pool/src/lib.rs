@@ -1,0 +1,34 @@
+//! Seawall's upstream connection pool, on `hyper::client::conn::http1`.
+//!
+//! One [`Pool`] per upstream; inside it one sub-pool per endpoint (`SocketAddr`), each with
+//! a LIFO idle stack capped at `max_idle_per_endpoint`, at most
+//! `max_connections_per_endpoint` open connections, bounded waits, and an idle sweeper.
+//! The caller picks the endpoint (round-robin lives in the gateway) and gets a [`Pooled`]
+//! connection; [`Pooled::send`] yields a response whose [`PooledBody`] returns the
+//! connection at end-of-stream. Failures arrive classified as `seawall_core::ErrorKind`.
+//!
+//! Invariants (see README.md for the reasoning):
+//! - A connection is reused only after its previous response was read to the end and hyper
+//!   reports it ready; a cancelled or partially read exchange closes it.
+//! - Every open socket, connect in progress included, holds one endpoint slot, released
+//!   by the task that owns the socket when it ends; no task outlives its connection.
+//! - No lock is shared between endpoints; the per-endpoint lock is held only to push/pop.
+//! - The pool never retries and never connects speculatively.
+
+mod body;
+mod checkout;
+mod connection;
+mod endpoint;
+mod error;
+mod metrics;
+mod pool;
+mod settings;
+mod sweeper;
+
+pub use body::PooledBody;
+pub use checkout::Pooled;
+pub use endpoint::EndpointSnapshot;
+pub use error::{PoolError, SendError, classify};
+pub use metrics::{CloseCounters, CloseReason, PoolMetrics};
+pub use pool::Pool;
+pub use settings::PoolSettings;

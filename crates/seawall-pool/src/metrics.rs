@@ -1,0 +1,158 @@
+//! Metric handles the pool updates, and the closed set of reasons a connection closes.
+//!
+//! The pool does not own a registry: the gateway creates the families, labels them for the
+//! upstream, and passes the resulting handles in a [`PoolMetrics`]. prometheus-client
+//! handles are cheap `Arc` clones, so a handle taken from a family with
+//! `Family::get_or_create_owned` updates the registered series.
+//!
+//! Naming note for the caller: in prometheus-client 0.26 registering a `Counter` under a
+//! name that already ends in `_total` panics (the suffix is appended by the encoder), so
+//! register e.g. `seawall_upstream_connections_opened`, not `..._opened_total`.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+/// Why a connection was closed: the `reason` label of the closed-connections counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CloseReason {
+    /// It sat idle for `idle_timeout`.
+    IdleTimeout,
+    /// It was released while `max_idle_per_endpoint` connections were already idle.
+    IdleCap,
+    /// The peer closed it (cleanly) while it was idle or between requests.
+    PeerClosed,
+    /// It failed: an I/O or protocol error, or it never became ready again.
+    Error,
+    /// Its response body was dropped before the end, so it cannot carry another request.
+    BodyIncomplete,
+    /// The request was abandoned (send future or checked-out connection dropped).
+    Cancelled,
+    /// The pool was closed (config reload removed the upstream) or `close_idle` was called.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, in label order.
+    pub const ALL: [CloseReason; 7] = [
+        CloseReason::IdleTimeout,
+        CloseReason::IdleCap,
+        CloseReason::PeerClosed,
+        CloseReason::Error,
+        CloseReason::BodyIncomplete,
+        CloseReason::Cancelled,
+        CloseReason::Shutdown,
+    ];
+
+    /// The metric label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::IdleCap => "idle_cap",
+            CloseReason::PeerClosed => "peer_closed",
+            CloseReason::Error => "error",
+            CloseReason::BodyIncomplete => "body_incomplete",
+            CloseReason::Cancelled => "cancelled",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// Position in [`CloseReason::ALL`]; also the compact form kept in an atomic.
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+
+    pub(crate) fn from_index(index: usize) -> Option<CloseReason> {
+        CloseReason::ALL.get(index).copied()
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One counter per [`CloseReason`], so that each can be a differently labelled series of
+/// the caller's family.
+#[derive(Debug, Clone, Default)]
+pub struct CloseCounters {
+    counters: [Counter; 7],
+}
+
+impl CloseCounters {
+    /// Builds the counters from the caller's family, e.g.
+    /// `CloseCounters::from_fn(|r| family.get_or_create_owned(&labels(upstream, r.as_str())))`.
+    pub fn from_fn(make: impl FnMut(CloseReason) -> Counter) -> Self {
+        Self {
+            counters: CloseReason::ALL.map(make),
+        }
+    }
+
+    /// The counter for one reason.
+    pub fn get(&self, reason: CloseReason) -> &Counter {
+        &self.counters[reason.index()]
+    }
+}
+
+/// The handles one pool updates; all already labelled for the upstream by the caller.
+///
+/// Gauges are pool-wide sums over the upstream's endpoints; per-endpoint numbers are in
+/// `Pool::snapshot`.
+#[derive(Debug, Clone)]
+pub struct PoolMetrics {
+    /// Successful TCP connects, in seconds (failures are counted by the caller from the
+    /// error kind).
+    pub connect_duration: Histogram,
+    /// Connections established.
+    pub opened: Counter,
+    /// Connections closed, by reason. Each opened connection is counted exactly once here,
+    /// by its driver task when it ends.
+    pub closed: CloseCounters,
+    /// Connections in the idle stacks.
+    pub idle: Gauge,
+    /// Connections checked out (from checkout until release or close).
+    pub in_use: Gauge,
+    /// TCP connects in progress.
+    pub connecting: Gauge,
+    /// Requests sent on a connection taken from the idle stack.
+    pub reused: Counter,
+    /// Requests sent on a connection opened for them.
+    pub fresh: Counter,
+}
+
+impl PoolMetrics {
+    /// Handles that are not registered anywhere: for tests, or an upstream without metrics.
+    pub fn unregistered() -> Self {
+        Self {
+            connect_duration: Histogram::new(Self::connect_buckets()),
+            opened: Counter::default(),
+            closed: CloseCounters::default(),
+            idle: Gauge::default(),
+            in_use: Gauge::default(),
+            connecting: Gauge::default(),
+            reused: Counter::default(),
+            fresh: Counter::default(),
+        }
+    }
+
+    /// Suggested buckets for `connect_duration`: 0.25 ms to about 4 s, doubling.
+    pub fn connect_buckets() -> impl Iterator<Item = f64> {
+        exponential_buckets(0.000_25, 2.0, 15)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reason_index_round_trips_and_labels_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for reason in CloseReason::ALL {
+            assert_eq!(CloseReason::from_index(reason.index()), Some(reason));
+            assert!(seen.insert(reason.as_str()));
+        }
+        assert_eq!(CloseReason::from_index(CloseReason::ALL.len()), None);
+    }
+}

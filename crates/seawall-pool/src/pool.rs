@@ -1,0 +1,158 @@
+//! [`Pool`]: the handle the gateway keeps per upstream, and its lifetime.
+//!
+//! Ownership. `Pool` is a cheap clone of an `Arc<Handle>`; the handle owns the shared
+//! state through another `Arc`, which the sweeper task, checked-out connections and
+//! driver tasks also hold. So the *last `Pool` clone* going away is observable (the
+//! handle's `Drop`) even while connections are still in use: it marks the pool closed,
+//! closes the idle connections and stops the sweeper. In-use connections finish their
+//! exchange and are then closed instead of returning to the stack; their drivers release
+//! the remaining shared state. This is what a config reload relies on when it drops an
+//! upstream.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::endpoint::{Endpoint, EndpointSnapshot};
+use crate::metrics::{CloseReason, PoolMetrics};
+use crate::settings::PoolSettings;
+use crate::sweeper;
+
+/// What every endpoint of one upstream shares.
+pub(crate) struct Common {
+    pub(crate) upstream: Box<str>,
+    pub(crate) settings: PoolSettings,
+    pub(crate) metrics: PoolMetrics,
+    pub(crate) next_id: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Common {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) common: Arc<Common>,
+    pub(crate) endpoints: Box<[Arc<Endpoint>]>,
+    addrs: Box<[SocketAddr]>,
+    /// Wakes the sweeper to stop. `notify_one` stores the wake-up if the sweeper is busy
+    /// sweeping, so the stop cannot be missed.
+    pub(crate) stop: Notify,
+}
+
+impl Shared {
+    fn shutdown(&self) {
+        // Set the flag before draining: a concurrent release either pushed before the
+        // drain (and is drained) or sees the flag under the same lock (and closes).
+        self.common.closed.store(true, Ordering::SeqCst);
+        for endpoint in self.endpoints.iter() {
+            endpoint.close_idle(CloseReason::Shutdown);
+        }
+        self.stop.notify_one();
+    }
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        tracing::debug!(upstream = %self.shared.common.upstream, "Upstream pool closed.");
+        self.shared.shutdown();
+    }
+}
+
+/// The connection pool of one upstream: one sub-pool per endpoint. Cheap to clone; the
+/// last clone dropped closes the idle connections and stops the sweeper.
+#[derive(Clone)]
+pub struct Pool {
+    handle: Arc<Handle>,
+}
+
+impl Pool {
+    /// Creates the pool and spawns its idle sweeper.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the sweeper is spawned with `tokio::spawn`).
+    pub fn new(
+        upstream: impl Into<String>,
+        endpoints: Vec<SocketAddr>,
+        settings: PoolSettings,
+        metrics: PoolMetrics,
+    ) -> Pool {
+        let common = Arc::new(Common {
+            upstream: upstream.into().into_boxed_str(),
+            settings,
+            metrics,
+            next_id: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+        });
+        let subs = endpoints
+            .iter()
+            .map(|&addr| Arc::new(Endpoint::new(addr, Arc::clone(&common))));
+        let subs = subs.collect();
+        let shared = Arc::new(Shared {
+            common,
+            endpoints: subs,
+            addrs: endpoints.into_boxed_slice(),
+            stop: Notify::new(),
+        });
+        sweeper::spawn(Arc::clone(&shared));
+        Pool {
+            handle: Arc::new(Handle { shared }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// The upstream's name, as given to [`Pool::new`].
+    pub fn upstream(&self) -> &str {
+        &self.shared().common.upstream
+    }
+
+    /// The endpoints, in the order given to [`Pool::new`]; `checkout` takes an index here.
+    pub fn endpoints(&self) -> &[SocketAddr] {
+        &self.shared().addrs
+    }
+
+    /// The settings the pool was built with.
+    pub fn settings(&self) -> &PoolSettings {
+        &self.shared().common.settings
+    }
+
+    /// Closes every idle connection now (reason `shutdown`). In-use connections and the
+    /// pool itself keep working.
+    pub fn close_idle(&self) {
+        for endpoint in self.shared().endpoints.iter() {
+            endpoint.close_idle(CloseReason::Shutdown);
+        }
+    }
+
+    /// Per-endpoint counts for the admin API, in endpoint order. Each endpoint is read
+    /// separately, so the numbers are a consistent picture only of a quiet pool.
+    pub fn snapshot(&self) -> Vec<EndpointSnapshot> {
+        self.shared()
+            .endpoints
+            .iter()
+            .map(|endpoint| endpoint.snapshot())
+            .collect()
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("upstream", &self.upstream())
+            .field("endpoints", &self.endpoints())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,82 @@
+//! The command line, declared with clap's derive API.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Seawall: a resilience gateway for HTTP services.
+#[derive(Parser, Debug)]
+#[command(
+    name = "seawall",
+    version,
+    about,
+    after_help = "Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 invalid config.\n\
+                  Logs go to stderr (RUST_LOG sets the level, default info); access logs go to stdout."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Format of the operational log on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log formats.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway (with no --config: the embedded default, in front of an in-process sim).
+    Run(RunArgs),
+    /// Validate config files without running; prints every problem found.
+    Check {
+        /// Config files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Config tooling.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run the controllable upstream (delays, status codes, slow bodies, hangs, resets).
+    Sim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+}
+
+/// `seawall config` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the JSON Schema of the config file.
+    Schema,
+}
+
+/// `seawall run` arguments.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Config file (YAML). Without it, the embedded default config is used.
+    #[arg(long, short = 'c', env = "SEAWALL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Override the first listener's address.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Override the admin API's address.
+    #[arg(long)]
+    pub admin: Option<SocketAddr>,
+    /// Override the in-process sim's address (endpoints that pointed at it follow).
+    #[arg(long)]
+    pub sim_listen: Option<SocketAddr>,
+    /// Do not reload when the config file changes (SIGHUP and POST /reload still work).
+    #[arg(long)]
+    pub no_watch: bool,
+}

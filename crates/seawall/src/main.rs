@@ -1,0 +1,61 @@
+//! The `seawall` binary: command-line parsing, logging set-up, signals and exit codes.
+//! Everything else lives in the library crates; this stays thin.
+//!
+//! Exit codes (also in `seawall --help` and docs/cli.md):
+//! - 0: success (including a graceful shutdown that drained in time);
+//! - 1: runtime failure (cannot bind, cannot start, drain deadline cut requests off);
+//! - 2: command-line usage error;
+//! - 3: the config is invalid.
+
+mod cli;
+mod run;
+
+use std::{path::Path, process::ExitCode};
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+
+/// Exit code for runtime failures.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for an invalid config.
+pub const EXIT_INVALID_CONFIG: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { files } => check(&files),
+        Command::Config {
+            command: ConfigCommand::Schema,
+        } => match serde_json::to_string_pretty(&seawall_config::schema()) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot render the schema: {e}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        },
+        Command::Run(args) => run::run(args, cli.log_format),
+        Command::Sim { listen } => run::sim(listen, cli.log_format),
+    }
+}
+
+fn check(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut bad = 0usize;
+    for file in files {
+        match seawall_config::load(Path::new(file)) {
+            Ok(_) => println!("{}: ok", file.display()),
+            Err(diagnostics) => {
+                bad += 1;
+                eprintln!("{diagnostics}");
+            }
+        }
+    }
+    if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID_CONFIG)
+    }
+}

@@ -1,0 +1,191 @@
+//! `seawall run` and `seawall sim`: the tokio runtime, logging, signals.
+
+use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+
+use seawall_config::Config;
+use seawall_gateway::{ConfigOverride, Gateway, GatewayOptions};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    EXIT_FAILURE, EXIT_INVALID_CONFIG,
+    cli::{LogFormat, RunArgs},
+};
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    // A panic is caught per request by the gateway; this hook makes sure its message and
+    // location reach the log in our format instead of raw stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_owned());
+        tracing::error!(panic = %message, location = location.as_deref().unwrap_or("unknown"), "Panic.");
+    }));
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+/// Applies command-line address overrides.
+fn overrides(args: &RunArgs) -> Option<ConfigOverride> {
+    let (listen, admin, sim) = (args.listen, args.admin, args.sim_listen);
+    if listen.is_none() && admin.is_none() && sim.is_none() {
+        return None;
+    }
+    Some(Arc::new(move |c: &mut Config| {
+        if let (Some(addr), Some(l)) = (listen, c.listeners.first_mut()) {
+            l.listen = addr;
+        }
+        if let Some(addr) = admin {
+            c.admin.listen = addr;
+        }
+        if let (Some(addr), Some(s)) = (sim, c.sim.as_mut()) {
+            let old = s.listen.to_string();
+            s.listen = addr;
+            for u in &mut c.upstreams {
+                for e in &mut u.endpoints {
+                    if *e == old {
+                        *e = addr.to_string();
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// `seawall run`.
+pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
+    init_logging(log_format);
+    let loaded = match &args.config {
+        Some(path) => seawall_config::load(path),
+        None => seawall_config::parse(
+            seawall_config::DEFAULT_CONFIG_NAME,
+            seawall_config::DEFAULT_CONFIG,
+        ),
+    };
+    let mut config = match loaded {
+        Ok(c) => c,
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    let overrides = overrides(&args);
+    if let Some(o) = &overrides {
+        o(&mut config);
+    }
+    let drain = config.shutdown.drain_timeout.get();
+    let options = GatewayOptions {
+        watch: args.config.is_some() && !args.no_watch,
+        config_path: args.config.clone(),
+        overrides,
+        ..GatewayOptions::default()
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    rt.block_on(async move {
+        let gateway = match Gateway::start(config, options).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "Cannot start.");
+                eprintln!("error: {e:#}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
+        if let Some(addr) = gateway.sim_addr() {
+            tracing::info!(address = %addr, "In-process sim listening.");
+        }
+        match wait_for_signals(&gateway).await {
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("error: cannot install signal handlers: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+        tracing::info!(drain_timeout = ?drain, "Shutting down: no new connections; draining in-flight requests.");
+        if gateway.shutdown(drain).await {
+            tracing::info!("Drained; bye.");
+            ExitCode::SUCCESS
+        } else {
+            tracing::warn!("Drain deadline passed with requests still in flight.");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    })
+}
+
+/// Returns on SIGTERM or SIGINT; reloads on SIGHUP.
+async fn wait_for_signals(gateway: &Gateway) -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading config.");
+                if let Err(error) = gateway.reload().await {
+                    tracing::warn!(%error, "Reload on SIGHUP failed.");
+                }
+            }
+        }
+    }
+}
+
+/// `seawall sim`.
+pub fn sim(listen: SocketAddr, log_format: LogFormat) -> ExitCode {
+    init_logging(log_format);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {listen}: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
+        tracing::info!(address = %listener.local_addr().unwrap_or(listen), "Sim listening.");
+        let stop = async {
+            let mut term = signal(SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        match seawall_sim::serve(listener, stop).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: sim stopped: {e}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+    })
+}
