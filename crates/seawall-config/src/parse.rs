@@ -25,44 +25,8 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Diagnostics> {
         file: file_name,
         text,
     };
-    let documents = MarkedYaml::load_from_str(text).map_err(|error| {
-        let at = Position {
-            line: error.marker().line(),
-            column: error.marker().col() + 1,
-        };
-        let hint = if error.info().contains("duplicated key") {
-            Some("each key may appear once per mapping; merge the two entries".to_owned())
-        } else if text.contains('\t') {
-            Some("YAML indentation must use spaces, not tabs".to_owned())
-        } else {
-            None
-        };
-        let problem = Problem {
-            path: String::new(),
-            value: None,
-            message: format!("invalid YAML: {}", error.info()),
-            hint,
-        };
-        Diagnostics(vec![report.diagnostic(problem, at)])
-    })?;
-    let root = match documents.as_slice() {
-        [root] => root,
-        [] => return Err(report.single(
-            "the file is empty",
-            "a config needs at least `listeners`; start from the default in docs/configuration.md",
-        )),
-        [_, second, ..] => {
-            let problem = Problem {
-                path: String::new(),
-                value: None,
-                message: "the file holds more than one YAML document".to_owned(),
-                hint: Some("keep one config per file; remove the `---` separator".to_owned()),
-            };
-            return Err(Diagnostics(vec![
-                report.diagnostic(problem, Position::of(second)),
-            ]));
-        }
-    };
+    let document = report.document()?;
+    let root = &document;
     let map = SourceMap::build(root);
     let findings = shape::check(root, &schema());
     let pruned: HashSet<String> = findings.iter().map(|f| f.prune.clone()).collect();
@@ -195,13 +159,54 @@ fn serde_problem(error: &serde_saphyr::Error, map: &SourceMap) -> (Problem, Posi
     )
 }
 
+fn whole_file(message: String, hint: Option<&str>) -> Problem {
+    Problem {
+        path: String::new(),
+        value: None,
+        message,
+        hint: hint.map(str::to_owned),
+    }
+}
+
 /// Turns located problems into diagnostics for one file.
 struct Report<'a> {
     file: &'a str,
     text: &'a str,
 }
 
-impl Report<'_> {
+impl<'t> Report<'t> {
+    /// The one YAML document of the text, with positions.
+    fn document(&self) -> Result<MarkedYaml<'t>, Diagnostics> {
+        let mut documents = MarkedYaml::load_from_str(self.text).map_err(|error| {
+            let at = Position {
+                line: error.marker().line(),
+                column: error.marker().col() + 1,
+            };
+            let hint = if error.info().contains("duplicated key") {
+                Some("each key may appear once per mapping; merge the two entries")
+            } else if self.text.contains('\t') {
+                Some("YAML indentation must use spaces, not tabs")
+            } else {
+                None
+            };
+            let message = format!("invalid YAML: {}", error.info());
+            Diagnostics(vec![self.diagnostic(whole_file(message, hint), at)])
+        })?;
+        match documents.len() {
+            0 => Err(self.single(
+                "the file is empty",
+                "a config needs at least `listeners`; start from the default in docs/configuration.md",
+            )),
+            1 => Ok(documents.remove(0)),
+            _ => {
+                let message = "the file holds more than one YAML document".to_owned();
+                let hint = Some("keep one config per file; remove the `---` separator");
+                let at = Position::of(&documents[1]);
+                Err(Diagnostics(vec![self.diagnostic(whole_file(message, hint), at)]))
+            }
+        }
+    }
+
     fn diagnostic(&self, problem: Problem, at: Position) -> Diagnostic {
         let snippet = at
             .line

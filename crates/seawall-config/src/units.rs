@@ -103,7 +103,8 @@ impl JsonSchema for HumanDuration {
         json_schema!({
             "type": "string",
             "description": "A duration with a unit: \"250ms\", \"3s\", \"1m 30s\". Bare numbers are rejected.",
-            "pattern": "^\\s*([0-9]+\\s*(ns|us|µs|ms|s|sec|secs|m|min|mins|h|hr|hrs|d|days?)\\s*)+$"
+            // Every unit humantime accepts, so editors never flag a value the parser takes.
+            "pattern": "^\\s*([0-9]+(\\.[0-9]+)?\\s*(nanos|nsec|ns|usec|us|µs|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)\\s*)+$"
         })
     }
 }
@@ -227,6 +228,25 @@ mod tests {
         let err = "30".parse::<HumanDuration>().unwrap_err();
         assert!(err.contains("no unit") && err.contains("\"30s\""), "{err}");
         assert!("fast".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn the_schema_pattern_accepts_what_the_parser_accepts() {
+        let pattern = HumanDuration::json_schema(&mut SchemaGenerator::default())
+            .get("pattern")
+            .and_then(|p| p.as_str().map(str::to_owned))
+            .unwrap();
+        for unit in [
+            "ns", "us", "ms", "s", "sec", "seconds", "m", "min", "minutes", "h", "hours", "d",
+            "days", "w", "weeks",
+        ] {
+            let value = format!("2{unit}");
+            assert!(value.parse::<HumanDuration>().is_ok(), "{value}");
+            assert!(
+                pattern.contains(&format!("|{unit}|")) || pattern.contains(&format!("({unit}|")),
+                "{unit} missing from {pattern}"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::checkout::Lease;
+use crate::metrics::CloseReason;
 
 /// An upstream response body that returns its connection to the pool at end-of-stream.
 pub struct PooledBody {
@@ -38,8 +39,8 @@ impl PooledBody {
 
     fn give_up(&mut self) {
         if let Some(lease) = self.lease.take() {
-            // The error tells how the connection ended; the driver reports it.
-            lease.conn.discard();
+            // The connection cannot be trusted after a failed body, whatever the driver saw.
+            lease.conn.close(CloseReason::Error);
         }
     }
 }

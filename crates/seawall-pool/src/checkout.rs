@@ -20,7 +20,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use seawall_core::Body;
+use seawall_core::{Body, ErrorKind};
 use tokio::time::Instant;
 
 use crate::body::PooledBody;
@@ -218,12 +218,20 @@ impl Pooled {
                 Ok(response.map(|body| PooledBody::new(body, lease)))
             }
             Err(mut error) => {
-                // Not our decision: the driver reports how the connection actually ended.
-                lease.conn.on_drop = None;
                 let unsent_request = error.take_message();
                 let source = error.into_error();
+                let kind = classify(&source);
+                lease.conn.on_drop = Some(if unsent_request.is_some() {
+                    // hyper refused before writing: the peer had already closed it.
+                    CloseReason::PeerClosed
+                } else if matches!(kind, ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol) {
+                    CloseReason::Error
+                } else {
+                    // The request body failed (client side): the exchange was abandoned.
+                    CloseReason::Cancelled
+                });
                 Err(SendError {
-                    kind: classify(&source),
+                    kind,
                     reused,
                     endpoint: lease.in_use.endpoint.addr,
                     source,

@@ -9,16 +9,17 @@
 //! then shuts the connection down). So "close a connection" in this crate always means
 //! "drop its `SendRequest`", and the slot is freed exactly when the socket is gone.
 //!
-//! Close accounting. Each [`Conn`] handle carries `on_drop`, the reason to record if it is
-//! dropped now, updated as the connection changes phase (checked out → `cancelled`,
-//! response head received → `body_incomplete`, idle or failed → none; the sweeper, the
-//! idle cap and shutdown set theirs just before dropping). The handle's `Drop` writes it
-//! into the shared [`ConnState`] *before* the `SendRequest` goes, and the driver reads the
-//! cell when the connection ends and increments exactly one `closed{reason}` counter. If
-//! the driver ends first (the peer or the network ended it while we still held the
-//! handle), the cell is still empty and the driver derives the reason: an error → `error`,
-//! a clean end → `peer_closed`; the later write is never read. So the count is exact and
-//! the reason is the first cause.
+//! Close accounting. Each [`Conn`] handle carries `on_drop`, the reason to record when it
+//! is dropped, updated as the connection changes phase (checked out → `cancelled`,
+//! response head received → `body_incomplete`, a failed exchange → `error` or
+//! `peer_closed`; the sweeper, the idle cap and shutdown set theirs just before dropping).
+//! A close is counted once, by whichever of the two parties finishes *second*: the handle
+//! (dropped) or the driver (connection ended). Counting at the second party matters
+//! because hyper's driver often ends *before* the handle learns what happened (it hands a
+//! parse error to the response future and then ends cleanly), so only with both facts is
+//! the reason right. If the handle recorded nothing, the driver's outcome decides: an
+//! error → `error`, a clean end → `peer_closed`. The slot does not wait for counting: the
+//! driver frees it as soon as the socket is closed.
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,16 +35,21 @@ use tokio::time::Instant;
 use crate::endpoint::Endpoint;
 use crate::error::PoolError;
 use crate::metrics::CloseReason;
+use crate::pool::Common;
 
 /// Marker for "no reason recorded" in [`ConnState::reason`].
 const UNSET: usize = usize::MAX;
 
 /// State shared between a connection's handle ([`Conn`]) and its driver task.
-#[derive(Debug)]
 pub(crate) struct ConnState {
     pub(crate) id: u64,
-    /// Why the connection is being closed, if a pool party decided it (`UNSET` otherwise).
+    common: Arc<Common>,
+    /// The reason the handle recorded when it was dropped (`UNSET` if it left it open).
     reason: AtomicUsize,
+    /// The driver ended with an error.
+    driver_failed: AtomicBool,
+    /// How many of the two parties (handle, driver) are done; the second one counts.
+    parties_done: AtomicUsize,
     /// Set by the driver when the connection has ended. Read under the idle lock by
     /// `Endpoint::push_idle`, and written before the driver takes that lock, so a connection
     /// can never be pushed after its driver looked for it in the idle stack.
@@ -51,16 +57,33 @@ pub(crate) struct ConnState {
 }
 
 impl ConnState {
-    fn set_close_reason(&self, reason: CloseReason) {
-        self.reason.store(reason.index(), Ordering::Release);
-    }
-
-    fn close_reason(&self) -> Option<CloseReason> {
-        CloseReason::from_index(self.reason.load(Ordering::Acquire))
-    }
-
     pub(crate) fn is_finished(&self) -> bool {
         self.finished.load(Ordering::SeqCst)
+    }
+
+    /// One party is done. Each party publishes what it knows *before* this `AcqRel`
+    /// increment, so the second party sees both and counts the close exactly once.
+    fn party_done(&self) {
+        if self.parties_done.fetch_add(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let reason = CloseReason::from_index(self.reason.load(Ordering::Acquire)).unwrap_or(
+            if self.driver_failed.load(Ordering::Acquire) {
+                CloseReason::Error
+            } else {
+                CloseReason::PeerClosed
+            },
+        );
+        self.common.metrics.closed.get(reason).inc();
+        tracing::debug!(upstream = %self.common.upstream, conn = self.id, %reason, "Upstream connection closed.");
+    }
+}
+
+impl fmt::Debug for ConnState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnState")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,8 +121,9 @@ impl Drop for Conn {
         // driver can observe the close. If the driver already ended (the peer closed
         // first), it has counted the close and this write is never read.
         if let Some(reason) = self.on_drop {
-            self.state.set_close_reason(reason);
+            self.state.reason.store(reason.index(), Ordering::Release);
         }
+        self.state.party_done();
     }
 }
 
@@ -192,7 +216,10 @@ pub(crate) async fn connect(
         .map_err(|error| PoolError::connect(addr, std::io::Error::other(error)))?;
     let state = Arc::new(ConnState {
         id: common.next_id.fetch_add(1, Ordering::Relaxed),
+        common: Arc::clone(common),
         reason: AtomicUsize::new(UNSET),
+        driver_failed: AtomicBool::new(false),
+        parties_done: AtomicUsize::new(0),
         finished: AtomicBool::new(false),
     });
     common.metrics.opened.inc();
@@ -230,26 +257,17 @@ fn spawn_driver(
     slot: Slot,
 ) {
     tokio::spawn(async move {
-        let result = driver.await;
-        // Order matters: mark finished before looking in the idle stack (see
-        // `ConnState::finished`), so a dead connection never lingers there.
-        state.finished.store(true, Ordering::SeqCst);
-        let endpoint = Arc::clone(&slot.endpoint);
-        endpoint.forget_idle(state.id);
-        let reason = state.close_reason().unwrap_or(match &result {
-            Ok(()) => CloseReason::PeerClosed,
-            Err(_) => CloseReason::Error,
-        });
-        endpoint.common.metrics.closed.get(reason).inc();
-        match result {
-            Ok(()) => {
-                tracing::debug!(endpoint = %endpoint.addr, conn = state.id, %reason, "Upstream connection closed.")
-            }
-            Err(error) => {
-                tracing::debug!(endpoint = %endpoint.addr, conn = state.id, %reason, %error, "Upstream connection closed.")
-            }
+        // The socket is closed when this await returns (the future owns it).
+        if let Err(error) = driver.await {
+            tracing::debug!(endpoint = %slot.endpoint.addr, conn = state.id, %error, "Upstream connection failed.");
+            state.driver_failed.store(true, Ordering::Release);
         }
-        // The slot is freed last, once the socket is dropped and the close counted.
+        // Order matters: mark finished before looking in the idle stack (see
+        // `ConnState::finished`), so a dead connection never lingers there. Removing it
+        // drops its handle, which is then the second party and counts the close.
+        state.finished.store(true, Ordering::SeqCst);
+        slot.endpoint.forget_idle(state.id);
+        state.party_done();
         drop(slot);
     });
 }

@@ -99,6 +99,40 @@ impl CloseCounters {
 ///
 /// Gauges are pool-wide sums over the upstream's endpoints; per-endpoint numbers are in
 /// `Pool::snapshot`.
+///
+/// Building it from the gateway's families (names without `_total`, see the module doc):
+///
+/// ```
+/// use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram};
+/// use prometheus_client::registry::Registry;
+/// use seawall_pool::{CloseCounters, PoolMetrics};
+///
+/// type Labels = Vec<(&'static str, String)>;
+/// let mut registry = Registry::default();
+/// let connect = Family::<Labels, Histogram>::new_with_constructor(|| {
+///     Histogram::new(PoolMetrics::connect_buckets())
+/// });
+/// let closed = Family::<Labels, Counter>::default();
+/// let idle = Family::<Labels, Gauge>::default();
+/// registry.register("upstream_connect_seconds", "TCP connect time", connect.clone());
+/// registry.register("upstream_connections_closed", "Closed connections", closed.clone());
+/// registry.register("upstream_pool_idle", "Idle connections", idle.clone());
+///
+/// let upstream = || vec![("upstream", "api".to_owned())];
+/// let metrics = PoolMetrics {
+///     connect_duration: connect.get_or_create_owned(&upstream()),
+///     closed: CloseCounters::from_fn(|reason| {
+///         let mut labels = upstream();
+///         labels.push(("reason", reason.as_str().to_owned()));
+///         closed.get_or_create_owned(&labels)
+///     }),
+///     idle: idle.get_or_create_owned(&upstream()),
+///     // The remaining handles come from their families the same way.
+///     ..PoolMetrics::unregistered()
+/// };
+/// metrics.closed.get(seawall_pool::CloseReason::IdleCap).inc();
+/// assert_eq!(closed.get_or_create(&vec![("upstream", "api".into()), ("reason", "idle_cap".into())]).get(), 1);
+/// ```
 #[derive(Debug, Clone)]
 pub struct PoolMetrics {
     /// Successful TCP connects, in seconds (failures are counted by the caller from the

@@ -56,3 +56,28 @@ impl PoolSettings {
             .min(Semaphore::MAX_PERMITS)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_interval_is_a_quarter_of_the_idle_timeout_within_bounds() {
+        let with = |idle_timeout| PoolSettings {
+            idle_timeout,
+            ..PoolSettings::default()
+        };
+        assert_eq!(
+            with(Duration::from_millis(200)).sweep_interval(),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            with(Duration::ZERO).sweep_interval(),
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            with(Duration::from_secs(60)).sweep_interval(),
+            Duration::from_secs(1)
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! Test upstreams on 127.0.0.1 port 0 and request helpers shared by the pool tests.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test binary uses a different subset
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One command for the core benchmark: builds the release binary, then runs the harness with
+# the upstream (nginx, one worker) measured directly, through nginx, HAProxy and Seawall with
+# the default chain and with an empty chain, all in one run so the figures are comparable.
+#   bench/install-tools.sh      # once, as root: nginx haproxy wrk h2load (Debian packages)
+#   bench/run.sh                # REPS, DURATION, CONNS, LOADGEN as in proxy-bench.sh
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$HERE/.."
+cargo build --release -p seawall
+RESULTS_DIR=${RESULTS_DIR:-${TMPDIR:-/tmp}/seawall-bench/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$RESULTS_DIR"
+# Two Seawall variants need two harness runs ("ours" is one target); direct, nginx and haproxy
+# run in the first, and direct again in the second as the noise check between runs.
+OURS_CMD="env SEAWALL_BENCH_CHAIN=default $HERE/seawall.sh" RESULTS_DIR="$RESULTS_DIR/default-chain" \
+  "$HERE/proxy-bench.sh" direct nginx haproxy ours
+OURS_CMD="env SEAWALL_BENCH_CHAIN=none $HERE/seawall.sh" RESULTS_DIR="$RESULTS_DIR/empty-chain" \
+  "$HERE/proxy-bench.sh" direct ours
+echo "results: $RESULTS_DIR"
