@@ -53,6 +53,9 @@ pub struct ConnState {
     /// timer does not apply to them.
     http2: AtomicBool,
     first_read: AtomicBool,
+    /// Wakes the watchdog when its next deadline moves earlier (a connection turned idle,
+    /// or a new request head started), so a sleeping watchdog is never late.
+    wake: tokio::sync::Notify,
 }
 
 const NONE: u64 = u64::MAX;
@@ -66,6 +69,7 @@ impl ConnState {
             head_started: AtomicU64::new(NONE),
             http2: AtomicBool::new(false),
             first_read: AtomicBool::new(true),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -83,6 +87,7 @@ impl ConnState {
     pub fn end_request(&self) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle_since.store(self.now(), Ordering::Release);
+            self.wake.notify_one();
         }
     }
 
@@ -94,6 +99,7 @@ impl ConnState {
             && self.head_started.load(Ordering::Acquire) == NONE
         {
             self.head_started.store(self.now(), Ordering::Release);
+            self.wake.notify_one();
         }
     }
 
@@ -339,7 +345,12 @@ async fn watchdog(state: &ConnState, settings: &ListenerSettings) -> CloseReason
     loop {
         match state.check(settings) {
             Err(reason) => return reason,
-            Ok(next) => sleep_until(next).await,
+            Ok(next) => {
+                tokio::select! {
+                    () = sleep_until(next) => {}
+                    () = state.wake.notified() => {}
+                }
+            }
         }
     }
 }

@@ -124,7 +124,7 @@ impl Drop for InUse {
 }
 
 /// A checked-out connection, in whatever phase. Dropping it closes the connection with the
-/// reason last written to its state.
+/// reason in `conn.on_drop`, which each phase keeps current.
 pub(crate) struct Lease {
     pub(crate) conn: Conn,
     pub(crate) in_use: InUse,
@@ -148,6 +148,8 @@ impl Lease {
             return;
         };
         let bound = in_use.endpoint.common.settings.idle_timeout;
+        // The task is only ever dropped unfinished when the runtime shuts down.
+        conn.on_drop = Some(CloseReason::Shutdown);
         runtime.spawn(async move {
             match tokio::time::timeout(bound, conn.sender.ready()).await {
                 Ok(Ok(())) => in_use.endpoint.push_idle(conn),

@@ -598,3 +598,36 @@ async fn exhausted_checkout_gives_up_at_the_deadline_when_it_comes_first() {
     assert_eq!(started.elapsed(), Duration::from_millis(200));
     assert!(error.to_string().contains("deadline"), "{error}");
 }
+
+#[test]
+fn handles_and_futures_can_cross_tasks_and_box_into_the_gateway_body() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<seawall_pool::Pool>();
+    send_sync::<seawall_pool::Pooled>();
+    send_sync::<seawall_pool::PooledBody>();
+    send_sync::<seawall_pool::PoolError>();
+    send_sync::<seawall_pool::SendError>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (pool, _metrics) = pool("127.0.0.1:9".parse().unwrap(), settings());
+        send(&pool.checkout(0, in_secs(1)));
+        let into_gateway_body = |body: seawall_pool::PooledBody| -> seawall_core::Body {
+            body.map_err(seawall_core::BoxError::from).boxed()
+        };
+        let _ = into_gateway_body;
+    });
+}
+
+#[tokio::test]
+async fn send_future_can_run_on_another_task() {
+    let upstream = HyperUpstream::start().await;
+    let (pool, _metrics) = pool(upstream.addr, settings());
+    let conn = pool.checkout(0, in_secs(10)).await.unwrap();
+    let response = tokio::spawn(conn.send(get("/"))).await.unwrap().unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, Bytes::from_static(b"hello"));
+}

@@ -40,7 +40,12 @@ pub fn config(listener: &[&str], routes: &[String], upstreams: &[String]) -> Str
 }
 
 /// Like [`config`], with extra top-level YAML (e.g. `debug: {token_env: X}`) first.
-pub fn config_with(top: &str, listener: &[&str], routes: &[String], upstreams: &[String]) -> String {
+pub fn config_with(
+    top: &str,
+    listener: &[&str],
+    routes: &[String],
+    upstreams: &[String],
+) -> String {
     let mut s = String::from(top);
     s.push('\n');
     if !top.contains("admin:") {
@@ -111,7 +116,9 @@ pub async fn start_with(yaml: &str, mut options: GatewayOptions) -> TestGateway 
         .unwrap_or_else(|d| panic!("test config is invalid:\n{d}\n---\n{yaml}"));
     let (tx, rx) = mpsc::channel(100_000);
     options.access_log = Some(tx);
-    let gw = Gateway::start(config, options).await.expect("gateway starts");
+    let gw = Gateway::start(config, options)
+        .await
+        .expect("gateway starts");
     let addr = gw.listener_addr("public").expect("public listener bound");
     let admin = gw.admin_addr().expect("admin bound");
     TestGateway {

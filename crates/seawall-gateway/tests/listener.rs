@@ -1,0 +1,241 @@
+//! Client-facing listener protections, over real sockets: the slowloris (header-read)
+//! timeout, the idle timeout (a distinct timer), the request-body read timeout, header
+//! and body size limits, `max_connections`, and h2c prior knowledge on the HTTP/1.1 port.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Method;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::*;
+use tokio::{io::AsyncWriteExt, net::TcpStream};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+async fn gateway(listener: &[&str]) -> (seawall_sim::Sim, TestGateway) {
+    let sim = sim().await;
+    let yaml = config(
+        listener,
+        &[route("r", "*", "/", "up", "10s", "")],
+        &[upstream("up", &[sim.local_addr()], "", "")],
+    );
+    let g = start(&yaml).await;
+    (sim, g)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_client_is_cut_at_header_read_timeout_while_others_are_served() {
+    let (_sim, g) = gateway(&["header_read_timeout: 1s", "idle_timeout: 30s"]).await;
+    let addr = g.addr;
+    let slow = tokio::spawn(async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let head = b"GET / HTTP/1.1\r\nHost: test.local\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        let start = Instant::now();
+        for &b in head.iter() {
+            if s.write_all(&[b]).await.is_err() {
+                return (start.elapsed(), true);
+            }
+            // Wait 200ms for the next byte, watching for the gateway closing on us.
+            let (_, closed) = read_until_close(&mut s, MS(200)).await;
+            if closed {
+                return (start.elapsed(), true);
+            }
+        }
+        (start.elapsed(), false)
+    });
+    // Meanwhile a normal client on another connection is served promptly.
+    tokio::time::sleep(MS(300)).await;
+    for _ in 0..3 {
+        let t = Instant::now();
+        assert_eq!(get(g.addr, "/").await.status, 200);
+        assert!(t.elapsed() < MS(1000));
+    }
+    let (elapsed, closed) = slow.await.unwrap();
+    assert!(closed, "the dribbling client was never disconnected");
+    assert_between("header read timeout", elapsed, MS(800), MS(3000));
+    let m = metrics_text(g.admin).await;
+    assert_eq!(
+        metric(
+            &m,
+            "seawall_downstream_connections_closed_total",
+            &[("reason", "header_read_timeout")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_connection_is_closed_at_idle_timeout_not_header_read_timeout() {
+    let (_sim, g) = gateway(&["header_read_timeout: 5s", "idle_timeout: 500ms"]).await;
+    let mut s = TcpStream::connect(g.addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: test.local\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut s, MS(2000)).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let t = Instant::now();
+    let (_, closed) = read_until_close(&mut s, MS(4000)).await;
+    assert!(closed, "the idle connection was not closed");
+    assert_between("idle timeout", t.elapsed(), MS(350), MS(2500));
+    let m = metrics_text(g.admin).await;
+    assert_eq!(
+        metric(
+            &m,
+            "seawall_downstream_connections_closed_total",
+            &[("reason", "idle_timeout")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connection_outlives_a_shorter_header_read_timeout() {
+    let (sim, g) = gateway(&["header_read_timeout: 300ms", "idle_timeout: 5s"]).await;
+    let mut c = Conn::open(g.addr).await;
+    assert_eq!(c.get("/").await.status, 200);
+    // Idle for more than three header-read timeouts: still open, still usable.
+    tokio::time::sleep(MS(1000)).await;
+    assert!(!c.is_closed(), "closed at header_read_timeout while idle");
+    assert_eq!(c.get("/").await.status, 200);
+    // A fresh connection that sends nothing is idle, not a slow header: also kept.
+    let mut s = TcpStream::connect(g.addr).await.unwrap();
+    let (_, closed) = read_until_close(&mut s, MS(1000)).await;
+    assert!(
+        !closed,
+        "a silent new connection was closed at header_read_timeout"
+    );
+    assert_eq!(sim.stats().requests, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_request_body_gets_408_body_read_timeout() {
+    let (_sim, g) = gateway(&["body_read_timeout: 500ms"]).await;
+    let mut s = TcpStream::connect(g.addr).await.unwrap();
+    let t = Instant::now();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: test.local\r\nContent-Length: 100\r\n\r\n0123456789",
+    )
+    .await
+    .unwrap();
+    let head = read_head(&mut s, MS(5000)).await;
+    let elapsed = t.elapsed();
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("seawall-error: body_read_timeout"),
+        "{head}"
+    );
+    assert_between("body read timeout", elapsed, MS(400), MS(2500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_head_gets_431() {
+    let (sim, g) = gateway(&["max_header_bytes: 8KiB"]).await;
+    let big = "a".repeat(20_000);
+    let mut s = TcpStream::connect(g.addr).await.unwrap();
+    let request = format!("GET / HTTP/1.1\r\nHost: test.local\r\nX-Big: {big}\r\n\r\n");
+    // The gateway may answer and close before it has read everything; ignore write errors.
+    let _ = s.write_all(request.as_bytes()).await;
+    let head = read_head(&mut s, MS(3000)).await;
+    assert!(head.starts_with("HTTP/1.1 431"), "{head:?}");
+    assert_eq!(sim.stats().requests, 0);
+    // A normal-sized request is fine.
+    assert_eq!(get(g.addr, "/").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_length_over_max_body_bytes_gets_413_and_is_not_forwarded() {
+    let (sim, g) = gateway(&["max_body_bytes: 1KiB"]).await;
+    let r = send(
+        g.addr,
+        req(Method::POST, "/echo")
+            .body(Full::new(Bytes::from(vec![b'x'; 2000])))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.error(), Some("body_too_large"));
+    assert_eq!(sim.stats().requests, 0);
+    // Within the limit it passes.
+    let r = send(
+        g.addr,
+        req(Method::POST, "/echo")
+            .body(Full::new(Bytes::from(vec![b'x'; 1000])))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.echo().body_bytes, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_over_max_connections_gets_503_overloaded_while_others_keep_working() {
+    let (_sim, g) = gateway(&["max_connections: 2"]).await;
+    let mut a = Conn::open(g.addr).await;
+    let mut b = Conn::open(g.addr).await;
+    assert_eq!(a.get("/").await.status, 200);
+    assert_eq!(b.get("/").await.status, 200);
+    let third = raw_exchange(
+        g.addr,
+        b"GET / HTTP/1.1\r\nHost: test.local\r\n\r\n",
+        MS(3000),
+    )
+    .await;
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    assert!(
+        third
+            .to_ascii_lowercase()
+            .contains("seawall-error: overloaded"),
+        "{third}"
+    );
+    assert_eq!(a.get("/").await.status, 200);
+    assert_eq!(b.get("/").await.status, 200);
+    // Once one closes, a new connection is accepted again.
+    drop(a);
+    assert!(
+        eventually(MS(3000), || async {
+            let r = raw_exchange(
+                g.addr,
+                b"GET / HTTP/1.1\r\nHost: test.local\r\nConnection: close\r\n\r\n",
+                MS(2000),
+            )
+            .await;
+            r.starts_with("HTTP/1.1 200")
+        })
+        .await,
+        "a slot freed by a closed connection was never reused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_is_served_on_the_same_port() {
+    let (_sim, g) = gateway(&[]).await;
+    let stream = TcpStream::connect(g.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    for _ in 0..3 {
+        let req = http::Request::get(format!("http://test.local/echo"))
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let resp = sender.send_request(req).await.expect("h2 request");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let echo: seawall_sim::EchoReport = serde_json::from_slice(&body).unwrap();
+        // Forwarded as HTTP/1.1 with a Host header taken from the :authority.
+        assert_eq!(echo.version, "HTTP/1.1");
+        assert_eq!(echo.header("host"), Some("test.local"));
+    }
+    // And HTTP/1.1 on the same port.
+    assert_eq!(get(g.addr, "/").await.status, 200);
+}

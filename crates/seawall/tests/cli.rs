@@ -1,0 +1,198 @@
+//! The command line of the `seawall` binary, without running a gateway: `--version`,
+//! `--help` of every subcommand, `check` on good and bad files, `config schema`, and the
+//! documented exit codes (0 ok, 2 usage, 3 invalid config).
+
+mod support;
+
+use support::{TempDir, run_to_exit, workspace_root};
+
+#[test]
+fn version_flag_prints_the_crate_version() {
+    let (code, out, _) = run_to_exit(&["--version"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out.trim(),
+        format!("seawall {}", env!("CARGO_PKG_VERSION")),
+        "stdout: {out}"
+    );
+}
+
+#[test]
+fn help_of_every_subcommand_exits_zero_and_names_its_options() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--help"],
+            &["run", "check", "config", "sim", "Exit codes"],
+        ),
+        (
+            &["run", "--help"],
+            &[
+                "--config",
+                "--listen",
+                "--admin",
+                "--sim-listen",
+                "--no-watch",
+                "--log-format",
+            ],
+        ),
+        (&["check", "--help"], &["FILES"]),
+        (&["config", "--help"], &["schema"]),
+        (&["config", "schema", "--help"], &["JSON Schema"]),
+        (&["sim", "--help"], &["--listen"]),
+    ];
+    for (args, needles) in cases {
+        let (code, out, err) = run_to_exit(args);
+        assert_eq!(code, Some(0), "seawall {args:?}: stderr {err}");
+        for needle in *needles {
+            assert!(
+                out.contains(needle),
+                "seawall {args:?} does not mention {needle}:\n{out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_accepts_every_shipped_example_and_the_default_config() {
+    let root = workspace_root();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("examples"))
+        .expect("examples/")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no examples/*.yaml found");
+    files.push(root.join("crates/seawall-config/default.yaml"));
+    for file in &files {
+        let path = file.to_str().expect("utf-8 path");
+        let (code, out, err) = run_to_exit(&["check", path]);
+        assert_eq!(code, Some(0), "check {path}: stdout {out} stderr {err}");
+        assert!(out.contains(path) && out.contains("ok"), "stdout: {out}");
+    }
+}
+
+const BAD: &str = "\
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    idle_timout: 30s
+    routes:
+      - upstream: nope
+        timeout: 30
+upstreams:
+  - name: app
+    endpoints: [127.0.0.1:3000]
+";
+
+#[test]
+fn check_reports_every_problem_with_file_line_key_and_hint_and_exits_3() {
+    let dir = TempDir::new();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, BAD).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let (code, _, err) = run_to_exit(&["check", path]);
+    assert_eq!(code, Some(3), "stderr: {err}");
+
+    // The unknown key, on line 4, with its path and a did-you-mean.
+    assert!(err.contains(&format!("{path}:4:")), "stderr: {err}");
+    assert!(err.contains("listeners[0].idle_timout"), "stderr: {err}");
+    assert!(err.contains("idle_timeout"), "no suggestion: {err}");
+    // The unknown upstream, on line 6, listing the defined ones.
+    assert!(err.contains(&format!("{path}:6:")), "stderr: {err}");
+    assert!(
+        err.contains("listeners[0].routes[0].upstream"),
+        "stderr: {err}"
+    );
+    assert!(
+        err.contains("nope") && err.contains("`app`"),
+        "stderr: {err}"
+    );
+    // The bare-number duration, on line 7, with a hint to add a unit.
+    assert!(err.contains(&format!("{path}:7:")), "stderr: {err}");
+    assert!(
+        err.contains("listeners[0].routes[0].timeout"),
+        "stderr: {err}"
+    );
+    assert!(err.contains("\"30s\""), "no unit hint: {err}");
+
+    assert_eq!(
+        err.matches("hint:").count(),
+        3,
+        "one hint per problem: {err}"
+    );
+    assert!(err.contains("3 problems"), "no summary: {err}");
+}
+
+#[test]
+fn check_of_several_files_fails_when_one_is_bad_and_still_reports_the_good_one() {
+    let dir = TempDir::new();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, BAD).expect("write");
+    let good = workspace_root().join("examples/minimal.yaml");
+    let (code, out, err) = run_to_exit(&[
+        "check",
+        good.to_str().expect("utf-8"),
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, Some(3), "stderr: {err}");
+    assert!(out.contains("minimal.yaml: ok"), "stdout: {out}");
+    assert!(err.contains("bad.yaml"), "stderr: {err}");
+}
+
+#[test]
+fn check_on_a_missing_file_exits_3_and_names_the_file() {
+    let dir = TempDir::new();
+    let file = dir.path().join("does-not-exist.yaml");
+    let path = file.to_str().expect("utf-8 path");
+    let (code, _, err) = run_to_exit(&["check", path]);
+    assert_eq!(code, Some(3), "stderr: {err}");
+    assert!(err.contains(path), "stderr does not name the file: {err}");
+    assert!(err.to_lowercase().contains("no such file"), "stderr: {err}");
+}
+
+#[test]
+fn config_schema_prints_a_json_schema_of_the_config_file() {
+    let (code, out, err) = run_to_exit(&["config", "schema"]);
+    assert_eq!(code, Some(0), "stderr: {err}");
+    let schema: serde_json::Value = serde_json::from_str(&out).expect("schema is valid JSON");
+    assert!(
+        schema["$schema"]
+            .as_str()
+            .is_some_and(|s| s.contains("json-schema.org")),
+        "no $schema: {out}"
+    );
+    let props = &schema["properties"];
+    for key in ["listeners", "upstreams", "admin", "shutdown"] {
+        assert!(props.get(key).is_some(), "schema lacks `{key}`");
+    }
+    assert!(
+        schema["required"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|k| k == "listeners")),
+        "`listeners` is not required"
+    );
+}
+
+#[test]
+fn unknown_subcommands_and_missing_arguments_exit_2() {
+    let (code, _, err) = run_to_exit(&["frobnicate"]);
+    assert_eq!(code, Some(2), "stderr: {err}");
+    assert!(err.contains("frobnicate"), "stderr: {err}");
+
+    let (code, _, err) = run_to_exit(&["check"]);
+    assert_eq!(code, Some(2), "check without files: {err}");
+
+    let (code, _, err) = run_to_exit(&["run", "--listen", "not-an-address"]);
+    assert_eq!(code, Some(2), "bad --listen: {err}");
+}
+
+#[test]
+fn run_with_an_invalid_config_file_exits_3_with_diagnostics() {
+    let dir = TempDir::new();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, BAD).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let (code, _, err) = run_to_exit(&["run", "--config", path]);
+    assert_eq!(code, Some(3), "stderr: {err}");
+    assert!(err.contains(&format!("{path}:4:")), "stderr: {err}");
+}

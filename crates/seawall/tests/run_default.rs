@@ -1,0 +1,145 @@
+//! `seawall run` on the embedded default config (only the addresses overridden): the
+//! in-process sim answers behind the default route, upstream failures become the documented
+//! status and `seawall-error` reason, and every request leaves one JSON access-log line on
+//! stdout while operational logs go to stderr.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Launch, access_log, client, get};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_answers_200_with_the_sims_hello() {
+    let gw = Launch::default_config().start();
+    let r = get(&client(), &gw.url("/"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("hello"), "body: {}", r.body);
+    assert!(r.error().is_none());
+    // The default route has request_id: the response carries one.
+    assert!(
+        r.header("x-request-id").is_some(),
+        "headers: {:?}",
+        r.headers
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_of_100ms_answers_200_after_at_least_100ms() {
+    let gw = Launch::default_config().start();
+    let r = get(&client(), &gw.url("/delay/100ms"), &[]).await;
+    assert_eq!(r.status, 200, "body: {}", r.body);
+    assert!(
+        r.elapsed >= Duration::from_millis(100),
+        "took {:?}",
+        r.elapsed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_503_is_passed_through_as_the_upstreams_answer() {
+    let gw = Launch::default_config().start();
+    let r = get(&client(), &gw.url("/status/503"), &[]).await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.error().is_none(),
+        "a real upstream 503 is not a gateway error"
+    );
+    assert!(r.body.contains("503"), "body: {}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_timeout_header_turns_a_hanging_upstream_into_a_fast_504_deadline_exceeded() {
+    let gw = Launch::default_config().start();
+    let r = get(
+        &client(),
+        &gw.url("/hang"),
+        &[("seawall-timeout-ms", "300")],
+    )
+    .await;
+    assert_eq!(r.status, 504, "body: {}", r.body);
+    assert_eq!(r.error(), Some("deadline_exceeded"));
+    assert!(
+        r.elapsed >= Duration::from_millis(300),
+        "took {:?}",
+        r.elapsed
+    );
+    assert!(r.elapsed < Duration::from_secs(2), "took {:?}", r.elapsed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_reset_and_close_become_502_upstream_reset() {
+    let gw = Launch::default_config().start();
+    let c = client();
+    for path in ["/reset", "/close"] {
+        let r = get(&c, &gw.url(path), &[]).await;
+        assert_eq!(r.status, 502, "{path}: {}", r.body);
+        assert_eq!(r.error(), Some("upstream_reset"), "{path}");
+    }
+    // The gateway is still healthy afterwards.
+    assert_eq!(get(&c, &gw.url("/"), &[]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_writes_one_json_access_log_line_on_stdout() {
+    let gw = Launch::default_config().start();
+    let c = client();
+    let requests: &[(&str, &[(&str, &str)], u16, Option<&str>)] = &[
+        ("/", &[], 200, None),
+        ("/status/503", &[], 503, None),
+        ("/reset", &[], 502, Some("upstream_reset")),
+        (
+            "/hang",
+            &[("seawall-timeout-ms", "200")],
+            504,
+            Some("deadline_exceeded"),
+        ),
+    ];
+    for (path, headers, status, _) in requests {
+        let r = get(&c, &gw.url(path), headers).await;
+        assert_eq!(r.status, *status, "{path}");
+    }
+    assert!(
+        gw.wait_for_stdout_lines("\"route\"", requests.len(), Duration::from_secs(5)),
+        "stdout: {}",
+        gw.stdout()
+    );
+    let lines = access_log(&gw);
+    // Nothing but access-log lines on stdout.
+    assert_eq!(
+        gw.stdout().lines().filter(|l| !l.trim().is_empty()).count(),
+        lines.len(),
+        "non-JSON output on stdout: {}",
+        gw.stdout()
+    );
+    assert_eq!(lines.len(), requests.len(), "stdout: {}", gw.stdout());
+    for (path, _, status, error) in requests {
+        let line = lines
+            .iter()
+            .find(|l| l["path"] == *path)
+            .unwrap_or_else(|| panic!("no access-log line for {path}: {}", gw.stdout()));
+        assert_eq!(line["route"], "default", "{line}");
+        assert_eq!(line["listener"], "public", "{line}");
+        assert_eq!(line["status"], *status, "{line}");
+        match error {
+            Some(e) => assert_eq!(line["error"], *e, "{line}"),
+            None => assert!(line["error"].is_null(), "{line}"),
+        }
+        assert!(line["duration_ms"].is_number(), "{line}");
+        assert!(line["request_id"].is_string(), "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operational_logs_go_to_stderr_as_plain_text_when_not_a_terminal() {
+    let gw = Launch::default_config().start();
+    assert!(gw.wait_for_stderr("Admin API listening", Duration::from_secs(5)));
+    let err = gw.stderr();
+    assert!(err.contains(&gw.ports.listen.to_string()), "stderr: {err}");
+    assert!(err.contains(&gw.ports.sim.to_string()), "stderr: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI escape codes in logs written to a pipe: {err:?}"
+    );
+    assert!(!gw.stdout().contains("Listening"), "logs leaked to stdout");
+}
