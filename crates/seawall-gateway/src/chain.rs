@@ -29,6 +29,9 @@ pub enum Flow {
 }
 
 /// A layer's answer: ready now, or after some waiting.
+// `Done` is deliberately unboxed: it is the allocation-free common path (module docs);
+// boxing the `Flow` would cost an allocation per layer per request.
+#[allow(clippy::large_enum_variant)]
 pub enum Step<'a> {
     /// Decided without waiting.
     Done(Flow),

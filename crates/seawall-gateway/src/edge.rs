@@ -55,6 +55,7 @@ pub async fn handle(
     sh.conn.begin_request();
     let rt = sh.runtime.load_full();
     let (mut parts, body) = req.into_parts();
+    let version = parts.version;
 
     let debug_authorized = parts
         .headers
@@ -78,7 +79,7 @@ pub async fn handle(
 
     let start = Instant::now();
     let budget = inbound_budget(&parts.headers).map_or(route.timeout, |b| b.min(route.timeout));
-    let mut cx = Box::new(RequestContext {
+    let cx = Box::new(RequestContext {
         route: route.clone(),
         listener: sh.listener.clone(),
         method: parts.method.clone(),
@@ -126,10 +127,16 @@ pub async fn handle(
     };
     let req = Request::from_parts(parts, body);
 
+    // Test fix (integration tests, disconnect.rs): hyper drops this future when the client
+    // goes away before the response head. Without a guard the request then got no access
+    // log line and no metrics, and its connection's in-flight count never dropped. The
+    // guard finishes it as `client_closed` (499) if the await below never returns.
+    let mut pending = Unanswered(Some(cx));
     let (result, entered) = match rejection {
         Some(e) => (Err(e), 0),
-        None => run_guarded(&route, req, &mut cx).await,
+        None => run_guarded(&route, req, pending.cx()).await,
     };
+    let mut cx = pending.answered();
     cx.stage = Stage::Responded;
     let resp = match result {
         Ok(resp) => resp,
@@ -142,7 +149,45 @@ pub async fn handle(
     let (mut head, body) = resp.into_parts();
     cx.status = head.status.as_u16();
     route.chain.run_response(entered, &mut head, &mut cx);
+    if sh.conn.is_draining() && version <= http::Version::HTTP_11 {
+        // Shutting down: this is the connection's last response.
+        head.headers
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
     Ok(Response::from_parts(head, ResponseBody::new(body, cx)))
+}
+
+/// Owns a request's context while its handler awaits the chain and the upstream. If the
+/// handler future is dropped there (the client closed the connection before the response
+/// head), the drop records the outcome as `client_closed` with status 499, exactly once,
+/// like `ResponseBody` does for a client that leaves mid-body.
+struct Unanswered(Option<Box<RequestContext>>);
+
+impl Unanswered {
+    fn cx(&mut self) -> &mut RequestContext {
+        self.0
+            .as_deref_mut()
+            .expect("the context stays in the guard until `answered`")
+    }
+
+    fn answered(mut self) -> Box<RequestContext> {
+        self.0
+            .take()
+            .expect("the context stays in the guard until `answered`")
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(mut cx) = self.0.take() {
+            cx.fail(
+                ErrorKind::ClientClosed,
+                "client closed the connection before the response head",
+            );
+            cx.status = ErrorKind::ClientClosed.status().as_u16();
+            crate::outcome::finish(*cx);
+        }
+    }
 }
 
 /// Runs the chain and the upstream attempt under the deadline and `catch_unwind`.

@@ -129,11 +129,9 @@ impl Gateway {
         }
 
         let admin_addr = admin::start(inner.clone(), &config.admin).await?;
-        if options.watch {
-            if let Some(path) = &inner.config_path {
-                watch::spawn(path.clone(), Arc::downgrade(&inner), inner.shutdown.clone())
-                    .with_context(|| format!("cannot watch {}", path.display()))?;
-            }
+        if let (true, Some(path)) = (options.watch, &inner.config_path) {
+            watch::spawn(path.clone(), Arc::downgrade(&inner), inner.shutdown.clone())
+                .with_context(|| format!("cannot watch {}", path.display()))?;
         }
         let sim_addr = sim.as_ref().map(Sim::local_addr);
         Ok(Gateway {

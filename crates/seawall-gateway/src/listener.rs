@@ -53,6 +53,8 @@ pub struct ConnState {
     /// timer does not apply to them.
     http2: AtomicBool,
     first_read: AtomicBool,
+    /// Set when the gateway is shutting down: responses then carry `connection: close`.
+    pub draining: AtomicBool,
     /// Wakes the watchdog when its next deadline moves earlier (a connection turned idle,
     /// or a new request head started), so a sleeping watchdog is never late.
     wake: tokio::sync::Notify,
@@ -69,6 +71,7 @@ impl ConnState {
             head_started: AtomicU64::new(NONE),
             http2: AtomicBool::new(false),
             first_read: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
         }
     }
@@ -91,8 +94,17 @@ impl ConnState {
         }
     }
 
+    /// True once the gateway is shutting down.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
     fn on_read(&self, bytes: &[u8]) {
-        if self.first_read.swap(false, Ordering::Relaxed) && bytes.starts_with(b"PRI * HTTP/2") {
+        // Checked once per connection: only its first bytes can be the HTTP/2 preface.
+        if self.first_read.load(Ordering::Relaxed)
+            && self.first_read.swap(false, Ordering::Relaxed)
+            && bytes.starts_with(b"PRI * HTTP/2")
+        {
             self.http2.store(true, Ordering::Relaxed);
         }
         if self.in_flight.load(Ordering::Acquire) == 0
@@ -305,39 +317,75 @@ struct Connection {
 impl Connection {
     async fn serve(self, stream: TcpStream) {
         let state = self.shared.conn.clone();
-        let listener_name = self.shared.listener.to_string();
+        // The guard acts on the socket from outside (shutdown(2) on a duplicate handle), so
+        // the connection task itself polls nothing but hyper: no timer and no shared
+        // shutdown signal is polled on every wake-up of a busy connection.
+        let (stream, guard) = match duplicate(stream) {
+            Ok((stream, handle)) => {
+                let guard = Guard {
+                    state: state.clone(),
+                    settings: self.settings,
+                    socket: handle,
+                    metrics: self.metrics,
+                    listener: self.shared.listener.to_string(),
+                    shutdown: self.shutdown,
+                };
+                (stream, tokio::spawn(guard.run()))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Cannot watch a client connection; closing it.");
+                return;
+            }
+        };
         let io = TokioIo::new(WatchedStream {
             inner: stream,
-            state: state.clone(),
+            state,
         });
         let shared = Arc::new(self.shared);
         let svc = service_fn(move |req| edge::handle(req, shared.clone()));
-        let conn = self.builder.serve_connection(io, svc);
-        tokio::pin!(conn);
-        let watchdog = watchdog(&state, &self.settings);
-        tokio::pin!(watchdog);
+        let _ = self.builder.serve_connection(io, svc).await;
+        guard.abort();
+    }
+}
+
+/// Splits a stream into itself and a second handle to the same socket.
+fn duplicate(stream: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
+    let std = stream.into_std()?;
+    let handle = std.try_clone()?;
+    Ok((TcpStream::from_std(std)?, handle))
+}
+
+/// Watches one client connection's timers and the shutdown signal, and closes the socket
+/// when one of them says so.
+struct Guard {
+    state: Arc<ConnState>,
+    settings: ListenerSettings,
+    socket: std::net::TcpStream,
+    metrics: Arc<Metrics>,
+    listener: String,
+    shutdown: CancellationToken,
+}
+
+impl Guard {
+    async fn run(self) {
         tokio::select! {
-            _ = conn.as_mut() => {}
-            reason = &mut watchdog => {
+            reason = watchdog(&self.state, &self.settings) => {
                 self.metrics
                     .downstream_closed
-                    .get_or_create(&DownstreamCloseLabels {
-                        listener: listener_name,
-                        reason: reason.as_str().to_owned(),
-                    })
+                    .get_or_create(&DownstreamCloseLabels { listener: self.listener.clone(), reason: reason.as_str().to_owned() })
                     .inc();
-                if let CloseReason::IdleTimeout = reason {
-                    // Nothing in flight: let HTTP/2 send GOAWAY, then close.
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
-                }
-                // A header-read timeout drops the connection at once (slowloris).
             }
             () = self.shutdown.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.as_mut().await;
+                // Graceful: responses in flight finish (HTTP/1.1 ones say `connection:
+                // close`), then the connection is closed.
+                self.state.draining.store(true, Ordering::Release);
+                while self.state.in_flight.load(Ordering::Acquire) > 0 {
+                    self.state.wake.notified().await;
+                }
             }
         }
+        // Ends hyper's pending read with EOF; it then closes the connection.
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
     }
 }
 

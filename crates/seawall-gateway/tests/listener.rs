@@ -224,7 +224,7 @@ async fn h2c_prior_knowledge_is_served_on_the_same_port() {
             .expect("h2 handshake");
     tokio::spawn(conn);
     for _ in 0..3 {
-        let req = http::Request::get(format!("http://test.local/echo"))
+        let req = http::Request::get("http://test.local/echo")
             .body(Full::<Bytes>::default())
             .unwrap();
         let resp = sender.send_request(req).await.expect("h2 request");

@@ -95,6 +95,13 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
     if let Some(o) = &overrides {
         o(&mut config);
     }
+    // Refuse an exposed, unprotected admin API before anything is bound. The gateway checks
+    // this too, but only after its listeners and the sim are already accepting.
+    if let Err(message) = admin_exposure(&config.admin) {
+        tracing::error!(error = %message, "Cannot start.");
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_FAILURE);
+    }
     let drain = config.shutdown.drain_timeout.get();
     let options = GatewayOptions {
         watch: args.config.is_some() && !args.no_watch,
@@ -109,7 +116,7 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let gateway = match Gateway::start(config, options).await {
             Ok(g) => g,
             Err(e) => {
@@ -136,7 +143,22 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
             tracing::warn!("Drain deadline passed with requests still in flight.");
             ExitCode::from(EXIT_FAILURE)
         }
-    })
+    });
+    // Everything that matters has drained; do not wait on idle background tasks.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
+}
+
+/// An admin API on a non-loopback address needs a token in `admin.token_env`.
+fn admin_exposure(admin: &seawall_config::AdminConfig) -> Result<(), String> {
+    let has_token = std::env::var(&admin.token_env).is_ok_and(|t| !t.is_empty());
+    if admin.listen.ip().is_loopback() || has_token {
+        return Ok(());
+    }
+    Err(format!(
+        "admin.listen {} is not a loopback address and ${} is empty; set a token in ${} or listen on 127.0.0.1",
+        admin.listen, admin.token_env, admin.token_env
+    ))
 }
 
 /// Returns on SIGTERM or SIGINT; reloads on SIGHUP.

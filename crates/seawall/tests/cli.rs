@@ -196,3 +196,14 @@ fn run_with_an_invalid_config_file_exits_3_with_diagnostics() {
     assert_eq!(code, Some(3), "stderr: {err}");
     assert!(err.contains(&format!("{path}:4:")), "stderr: {err}");
 }
+
+#[test]
+fn run_reads_the_config_path_from_seawall_config_when_no_flag_is_given() {
+    let dir = TempDir::new();
+    let file = dir.path().join("from-env.yaml");
+    std::fs::write(&file, BAD).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let (code, _, err) = support::run_to_exit_with_env(&["run"], &[("SEAWALL_CONFIG", path)]);
+    assert_eq!(code, Some(3), "stderr: {err}");
+    assert!(err.contains(&format!("{path}:4:")), "stderr: {err}");
+}

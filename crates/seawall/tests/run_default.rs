@@ -80,11 +80,14 @@ async fn upstream_reset_and_close_become_502_upstream_reset() {
     assert_eq!(get(&c, &gw.url("/"), &[]).await.status, 200);
 }
 
+/// Path, request headers, expected status and `seawall-error`.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, Option<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_writes_one_json_access_log_line_on_stdout() {
     let gw = Launch::default_config().start();
     let c = client();
-    let requests: &[(&str, &[(&str, &str)], u16, Option<&str>)] = &[
+    let requests: &[Case] = &[
         ("/", &[], 200, None),
         ("/status/503", &[], 503, None),
         ("/reset", &[], 502, Some("upstream_reset")),
@@ -142,4 +145,47 @@ async fn operational_logs_go_to_stderr_as_plain_text_when_not_a_terminal() {
         "ANSI escape codes in logs written to a pipe: {err:?}"
     );
     assert!(!gw.stdout().contains("Listening"), "logs leaked to stdout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_format_json_writes_one_json_object_per_stderr_line() {
+    let gw = Launch::default_config()
+        .arg("--log-format")
+        .arg("json")
+        .start();
+    assert_eq!(get(&client(), &gw.url("/"), &[]).await.status, 200);
+    assert!(gw.wait_for_stderr("Admin API listening", Duration::from_secs(5)));
+    let err = gw.stderr();
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 2, "stderr: {err}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+}
+
+#[test]
+fn a_listener_port_already_in_use_exits_1_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let mut p = Launch::args([
+        "run",
+        "--listen",
+        addr.as_str(),
+        "--admin",
+        "@ADMIN@",
+        "--sim-listen",
+        "@SIM@",
+    ])
+    .spawn();
+    let status = p
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running; stderr: {}", p.stderr()));
+    std::thread::sleep(Duration::from_millis(100));
+    let err = p.stderr();
+    assert_eq!(status.code(), Some(1), "stderr: {err}");
+    assert!(err.contains(&addr), "does not name {addr}: {err}");
+    assert!(err.contains("in use"), "does not say why: {err}");
+    drop(taken);
 }

@@ -373,10 +373,10 @@ impl Process {
 
     /// The exit status if the child has exited (non-blocking).
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            if let Some(child) = self.child.as_mut() {
-                self.status = child.try_wait().expect("try_wait");
-            }
+        if self.status.is_none()
+            && let Some(child) = self.child.as_mut()
+        {
+            self.status = child.try_wait().expect("try_wait");
         }
         self.status
     }
