@@ -64,6 +64,28 @@ impl Layer for Staller {
     }
 }
 
+/// Panics in its response phase when the request had `x-panic-late: 1`.
+#[derive(Clone)]
+struct LatePanicker;
+
+impl Layer for LatePanicker {
+    fn name(&self) -> &'static str {
+        "late_panicker"
+    }
+    fn on_request<'a>(&'a self, req: Request<Body>, cx: &'a mut RequestContext) -> Step<'a> {
+        if has(&req, "x-panic-late") {
+            // Remember the flag for the response phase.
+            cx.request_id = Some(http::HeaderValue::from_static("panic-late"));
+        }
+        Step::Done(Flow::Forward(req))
+    }
+    fn on_response(&self, _head: &mut http::response::Parts, cx: &mut RequestContext) {
+        if cx.request_id.as_ref().is_some_and(|v| v == "panic-late") {
+            panic!("test layer panics in on_response on purpose");
+        }
+    }
+}
+
 /// Answers 418 itself on `x-answer: 1`.
 #[derive(Clone)]
 struct Answerer;
@@ -104,6 +126,7 @@ async fn gateway(route_timeout: &str) -> (seawall_sim::Sim, TestGateway) {
             extra_layer("r", Panicker),
             extra_layer("r", Staller),
             extra_layer("r", Answerer),
+            extra_layer("r", LatePanicker),
         ],
         ..Default::default()
     };
@@ -203,4 +226,24 @@ async fn layer_that_answers_skips_the_upstream() {
     // request_id (outer) ran its response phase.
     assert!(r.header("x-request-id").is_some());
     assert_eq!(sim.stats().requests, before, "the upstream was called");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_in_a_response_phase_gets_500_and_the_connection_keeps_serving() {
+    let (_sim, g) = gateway("10s").await;
+    let mut c = Conn::open(g.addr).await;
+    let r = c
+        .send(flagged("x-panic-late"))
+        .await
+        .expect("a response, not a dropped connection");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.error(), Some("internal"));
+    // The same client connection still works.
+    assert_eq!(c.get("/").await.status, 200);
+    let m = metrics_text(g.admin).await;
+    assert_eq!(
+        metric(&m, "seawall_panics_total", &[("route", "r")]),
+        Some(1.0),
+        "{m}"
+    );
 }
