@@ -1,5 +1,5 @@
 //! The admin API, on its own listener: `/metrics`, `/healthz`, `/readyz`, `/config`,
-//! `POST /reload`.
+//! `/upstreams` (pool state per endpoint), `POST /reload`.
 //!
 //! Security by default: the admin listener must be loopback unless a bearer token is
 //! configured (the process refuses to start otherwise); `/config` and `POST /reload` need
@@ -56,6 +56,7 @@ pub async fn start(inner: Arc<Inner>, config: &AdminConfig) -> anyhow::Result<Op
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/config", get(config_view))
+        .route("/upstreams", get(upstreams))
         .route("/reload", post(reload))
         .with_state(state);
     tokio::spawn(async move {
@@ -143,6 +144,36 @@ async fn config_view(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Re
         "config": &*rt.config,
     }))
     .into_response()
+}
+
+async fn upstreams(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers, false) {
+        return r;
+    }
+    let rt = s.inner.runtime.load_full();
+    let upstreams: Vec<_> = rt
+        .upstreams
+        .values()
+        .map(|u| {
+            let endpoints: Vec<_> = u
+                .pool
+                .snapshot()
+                .into_iter()
+                .map(|e| {
+                    json!({
+                        "address": e.addr.to_string(),
+                        "state": "active",
+                        "idle": e.idle,
+                        "in_use": e.in_use,
+                        "connecting": e.connecting,
+                        "open": e.open,
+                    })
+                })
+                .collect();
+            json!({ "name": u.name, "endpoints": endpoints })
+        })
+        .collect();
+    Json(json!({ "generation": rt.generation, "upstreams": upstreams })).into_response()
 }
 
 async fn reload(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {

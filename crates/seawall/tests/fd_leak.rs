@@ -130,7 +130,7 @@ async fn one(c: &Client, gw: std::net::SocketAddr, kind: Kind) -> Option<String>
         Kind::Close => ("ok.test", "/close", None),
         Kind::Pool => ("tiny.test", "/delay/60ms", None),
         Kind::ClientLeavesMidRequest => {
-            abandon(gw, "/delay/300ms", false).await;
+            abandon(gw, "/hang", false).await;
             return None;
         }
         Kind::ClientLeavesMidBody => {
@@ -164,6 +164,12 @@ async fn one(c: &Client, gw: std::net::SocketAddr, kind: Kind) -> Option<String>
         assert_eq!(r.body.len(), 20000, "truncated body");
     }
     r.error().map(str::to_owned)
+}
+
+/// Counts an outcome: by `seawall-error` reason, else by kind.
+fn record(seen: &Mutex<BTreeMap<String, usize>>, kind: Kind, error: Option<String>) {
+    let key = error.unwrap_or_else(|| format!("{kind:?}"));
+    *seen.lock().expect("lock").entry(key).or_default() += 1;
 }
 
 /// Sum of the samples of `metric` whose label set contains `labels`.
@@ -207,10 +213,11 @@ async fn fds_return_to_baseline_after_thousands_of_requests_hitting_every_error_
     let addr = gw.ports.listen;
 
     // Warm-up: every kind once, so lazily created descriptors exist before the baseline.
+    let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     {
         let c = client();
         for kind in MIX {
-            one(&c, addr, kind).await;
+            record(&seen, kind, one(&c, addr, kind).await);
         }
     }
     // Quiescent baseline: pool connections evicted (500ms idle), client sockets closed.
@@ -222,16 +229,13 @@ async fn fds_return_to_baseline_after_thousands_of_requests_hitting_every_error_
     let started = Instant::now();
     let c = client();
     let gate = Arc::new(Semaphore::new(32));
-    let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..TOTAL {
         let permit = gate.clone().acquire_owned().await.expect("semaphore");
         let (c, seen) = (c.clone(), seen.clone());
         let kind = MIX[i % MIX.len()];
         tasks.spawn(async move {
-            let error = one(&c, addr, kind).await;
-            let key = error.unwrap_or_else(|| format!("{kind:?}"));
-            *seen.lock().expect("lock").entry(key).or_default() += 1;
+            record(&seen, kind, one(&c, addr, kind).await);
             drop(permit);
         });
         while let Some(done) = tasks.try_join_next() {
@@ -250,9 +254,7 @@ async fn fds_return_to_baseline_after_thousands_of_requests_hitting_every_error_
             })
             .collect();
         for b in burst {
-            if let Some(e) = b.await.expect("join") {
-                *seen.lock().expect("lock").entry(e).or_default() += 1;
-            }
+            record(&seen, Kind::Pool, b.await.expect("join"));
         }
     }
     let load_time = started.elapsed();
@@ -260,7 +262,7 @@ async fn fds_return_to_baseline_after_thousands_of_requests_hitting_every_error_
     drop(c);
 
     let seen = seen.lock().expect("lock").clone();
-    println!("outcomes over {TOTAL} requests in {load_time:?}: {seen:?}");
+    println!("outcomes (warm-up, {TOTAL} requests, bursts) in {load_time:?}: {seen:?}");
     for reason in [
         "no_route",
         "connect_error",
@@ -306,9 +308,17 @@ async fn fds_return_to_baseline_after_thousands_of_requests_hitting_every_error_
         "fd leak: baseline {baseline}, after load and settling {after} (under load {during})"
     );
 
-    assert!(
-        metric(&m, "seawall_errors_total", "kind=\"client_closed\"") > 0.0,
-        "no client_closed errors counted:\n{m}"
+    // Every request was recorded exactly once, with the outcome the client saw; the
+    // clients that left (mid-request on /hang, mid-body on /drip) count as client_closed.
+    for (reason, n) in seen.iter().filter(|(k, _)| k.contains('_')) {
+        let counted = metric(&m, "seawall_errors_total", &format!("kind=\"{reason}\""));
+        assert_eq!(counted, *n as f64, "errors_total for {reason}:\n{m}");
+    }
+    let left = seen["ClientLeavesMidRequest"] + seen["ClientLeavesMidBody"];
+    assert_eq!(
+        metric(&m, "seawall_errors_total", "kind=\"client_closed\""),
+        left as f64,
+        "each abandoned request must count once as client_closed:\n{m}"
     );
 
     // Still healthy afterwards.
