@@ -27,8 +27,9 @@ struct AdminState {
     token_env: String,
 }
 
-/// Binds and serves the admin API; returns its bound address.
-pub async fn start(inner: Arc<Inner>, config: &AdminConfig) -> anyhow::Result<Option<SocketAddr>> {
+/// Reads the admin token and refuses an exposed admin API without one. Called before the
+/// gateway binds anything, so a refused start leaves nothing listening.
+pub fn token(config: &AdminConfig) -> anyhow::Result<Option<Vec<u8>>> {
     let token = std::env::var(&config.token_env)
         .ok()
         .filter(|t| !t.is_empty())
@@ -41,11 +42,22 @@ pub async fn start(inner: Arc<Inner>, config: &AdminConfig) -> anyhow::Result<Op
             config.token_env
         );
     }
+    Ok(token)
+}
+
+/// Binds and serves the admin API; returns its bound address.
+pub async fn start(
+    inner: Arc<Inner>,
+    config: &AdminConfig,
+    token: Option<Vec<u8>>,
+) -> anyhow::Result<Option<SocketAddr>> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (admin)", config.listen))?;
     let addr = listener.local_addr()?;
-    let shutdown = inner.shutdown.clone();
+    // Not the traffic shutdown signal: /readyz must keep answering `503 draining` while
+    // in-flight requests drain, so the admin API stops only after the drain.
+    let shutdown = inner.admin_stop.clone();
     let state = Arc::new(AdminState {
         inner,
         token,

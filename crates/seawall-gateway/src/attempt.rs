@@ -11,9 +11,20 @@
 //! deadline fires first and is what gets reported. Retries (a later policy) will wrap this
 //! function, one call per try.
 
+use std::{
+    pin::{Pin, pin},
+    task::{Context, Poll, ready},
+};
+
+use bytes::Bytes;
 use http::{Request, Response};
-use seawall_core::{Body, ErrorKind, GatewayError};
-use tokio::time::{Instant, timeout_at};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use seawall_core::{Body, BoxError, ErrorKind, GatewayError};
+use tokio::{
+    sync::oneshot,
+    time::{Instant, timeout_at},
+};
 
 use crate::{
     body::Outgoing,
@@ -75,20 +86,114 @@ async fn attempt_inner(
         cx.client,
         cx.deadline.saturating_duration_since(now),
     );
+    // Found by tests/timeouts.rs: the response_header timer used to start before the
+    // request body was sent, so an upload slower than `timeouts.response_header` (a
+    // large file, a slow client) failed with a 504 blamed on a healthy upstream. The timer
+    // now starts once the whole request has been handed to the upstream connection; until
+    // then only the deadline and the listener's body_read_timeout bound the wait.
+    // (Only watched when there is a timer to start: it costs a box and a channel.)
+    let (req, body_sent) = match upstream.response_header_timeout {
+        Some(_) => watch_body_end(req),
+        None => (req, None),
+    };
     let send = pooled.send(req);
     let result = match upstream.response_header_timeout {
-        Some(rh) if now + rh < cx.deadline => match timeout_at(now + rh, send).await {
-            Ok(r) => r,
-            Err(_) => {
-                return Err(GatewayError::new(
-                    ErrorKind::ResponseHeaderTimeout,
-                    format!("no response head from {} within {rh:?}", upstream.name),
-                ));
+        None => send.await,
+        Some(rh) => {
+            let mut send = pin!(send);
+            let had_body = body_sent.is_some();
+            let early = match body_sent {
+                None => None,
+                Some(done) => tokio::select! {
+                    biased;
+                    // The upstream may answer (or fail) before taking the whole body.
+                    r = send.as_mut() => Some(r),
+                    _ = done => None,
+                },
+            };
+            match early {
+                Some(r) => r,
+                None => {
+                    let sent = if had_body { Instant::now() } else { now };
+                    if sent + rh < cx.deadline {
+                        match timeout_at(sent + rh, send).await {
+                            Ok(r) => r,
+                            Err(_) => {
+                                return Err(GatewayError::new(
+                                    ErrorKind::ResponseHeaderTimeout,
+                                    format!(
+                                        "no response head from {} within {rh:?}",
+                                        upstream.name
+                                    ),
+                                ));
+                            }
+                        }
+                    } else {
+                        send.await
+                    }
+                }
             }
-        },
-        _ => send.await,
+        }
     };
     let mut resp = result.map_err(|e| GatewayError::new(e.kind, e.to_string()))?;
     strip_hop_by_hop(resp.headers_mut());
     Ok(resp.map(|body| Outgoing::Upstream { body }))
+}
+
+/// Wraps a request body that is not already complete so that the returned receiver
+/// resolves once its last frame has been handed to the upstream connection (or the body
+/// failed or was dropped). `None`: there is no body to wait for.
+fn watch_body_end(req: Request<Body>) -> (Request<Body>, Option<oneshot::Receiver<()>>) {
+    use http_body::Body as _;
+    if req.body().is_end_stream() {
+        return (req, None);
+    }
+    let (tx, rx) = oneshot::channel();
+    let req = req.map(|inner| {
+        SignalEnd {
+            inner,
+            done: Some(tx),
+        }
+        .boxed()
+    });
+    (req, Some(rx))
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that signals when its last frame has been taken.
+    struct SignalEnd {
+        #[pin]
+        inner: Body,
+        done: Option<oneshot::Sender<()>>,
+    }
+}
+
+impl http_body::Body for SignalEnd {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        let ended = match &frame {
+            None | Some(Err(_)) => true,
+            // hyper stops polling a sized body after its last frame, so look now.
+            Some(Ok(_)) => this.inner.is_end_stream(),
+        };
+        if let Some(done) = this.done.take_if(|_| ended) {
+            let _ = done.send(());
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

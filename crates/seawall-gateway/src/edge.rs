@@ -127,10 +127,10 @@ pub async fn handle(
     };
     let req = Request::from_parts(parts, body);
 
-    // Test fix (integration tests, disconnect.rs): hyper drops this future when the client
-    // goes away before the response head. Without a guard the request then got no access
-    // log line and no metrics, and its connection's in-flight count never dropped. The
-    // guard finishes it as `client_closed` (499) if the await below never returns.
+    // Found by tests/disconnect.rs: hyper drops this future when the client goes away
+    // before the response head. Without a guard the request then got no access log line
+    // and no metrics, and its connection's in-flight count never dropped. The guard
+    // finishes it as `client_closed` (499) if the await below never returns.
     let mut pending = Unanswered(Some(cx));
     let (result, entered) = match rejection {
         Some(e) => (Err(e), 0),
@@ -146,9 +146,30 @@ pub async fn handle(
             error_response(e.kind, stalled)
         }
     };
-    let (mut head, body) = resp.into_parts();
+    let (mut head, mut body) = resp.into_parts();
     cx.status = head.status.as_u16();
-    route.chain.run_response(entered, &mut head, &mut cx);
+    // Found by tests/chain.rs: a panic in a layer's `on_response` used to unwind out of
+    // this function into hyper's connection task, killing the connection (and every other
+    // request on it) with no response, no log line and no metric; the client hung until
+    // the connection's idle timer closed the socket. Isolate it like a request-phase
+    // panic: this request gets a 500 `internal` (the upstream body is dropped, which
+    // closes that upstream connection) and the panic is counted.
+    let response_phase = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        route.chain.run_response(entered, &mut head, &mut cx)
+    }));
+    if let Err(panic) = response_phase {
+        let message = panic_message(panic.as_ref());
+        route.metrics.panic();
+        tracing::error!(route = %route.name, panic = %message, "A layer's response phase panicked; answered 500.");
+        // The panic decides this request's outcome, whatever happened before.
+        cx.error = None;
+        cx.fail(
+            ErrorKind::Internal,
+            format!("panic in response phase: {message}"),
+        );
+        (head, body) = error_response(ErrorKind::Internal, None).into_parts();
+        cx.status = head.status.as_u16();
+    }
     if sh.conn.is_draining() && version <= http::Version::HTTP_11 {
         // Shutting down: this is the connection's last response.
         head.headers

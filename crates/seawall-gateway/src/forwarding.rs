@@ -90,9 +90,20 @@ fn is_grpc(headers: &HeaderMap) -> bool {
 
 fn append_forwarded_for(headers: &mut HeaderMap, client: SocketAddr) {
     let ip = client.ip().to_string();
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
-        _ => ip,
+    // Every prior value, in order (found by tests/routing.rs): a repeated header field is
+    // one comma-separated list (RFC 9110 §5.3), and reading only the first one, as this
+    // did, silently dropped the hops in the others.
+    let prior: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    let value = if prior.is_empty() {
+        ip
+    } else {
+        format!("{}, {ip}", prior.join(", "))
     };
     if let Ok(v) = HeaderValue::try_from(value) {
         headers.insert(X_FORWARDED_FOR.clone(), v);

@@ -65,6 +65,8 @@ pub struct Inner {
     listeners: tokio::sync::Mutex<Vec<RunningListener>>,
     bound: Mutex<Vec<(String, SocketAddr)>>,
     pub shutdown: CancellationToken,
+    /// Stops the admin API, after the drain.
+    pub admin_stop: CancellationToken,
     pub draining: std::sync::atomic::AtomicBool,
     tracker: TaskTracker,
 }
@@ -81,6 +83,7 @@ pub struct Gateway {
 impl Gateway {
     /// Starts every listener, the admin API and (if configured) the in-process sim.
     pub async fn start(config: Config, options: GatewayOptions) -> anyhow::Result<Gateway> {
+        let admin_token = admin::token(&config.admin)?;
         let metrics = Metrics::new(&config.metrics.request_duration_buckets);
         let access_log = Arc::new(match options.access_log {
             Some(tx) => AccessLogSink::channel(tx),
@@ -113,6 +116,7 @@ impl Gateway {
             listeners: tokio::sync::Mutex::new(Vec::new()),
             bound: Mutex::new(Vec::new()),
             shutdown: CancellationToken::new(),
+            admin_stop: CancellationToken::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
             tracker: TaskTracker::new(),
         });
@@ -128,7 +132,7 @@ impl Gateway {
             inner.publish_bound(&running);
         }
 
-        let admin_addr = admin::start(inner.clone(), &config.admin).await?;
+        let admin_addr = admin::start(inner.clone(), &config.admin, admin_token).await?;
         if let (true, Some(path)) = (options.watch, &inner.config_path) {
             watch::spawn(path.clone(), Arc::downgrade(&inner), inner.shutdown.clone())
                 .with_context(|| format!("cannot watch {}", path.display()))?;
@@ -194,6 +198,7 @@ impl Gateway {
         let drained = tokio::time::timeout(drain, self.inner.tracker.wait())
             .await
             .is_ok();
+        self.inner.admin_stop.cancel();
         let sim = self.sim.lock().ok().and_then(|mut s| s.take());
         if let Some(sim) = sim {
             sim.shutdown().await;

@@ -232,9 +232,9 @@ async fn layer_that_answers_skips_the_upstream() {
 async fn panic_in_a_response_phase_gets_500_and_the_connection_keeps_serving() {
     let (_sim, g) = gateway("10s").await;
     let mut c = Conn::open(g.addr).await;
-    let r = c
-        .send(flagged("x-panic-late"))
+    let r = tokio::time::timeout(MS(5000), c.send(flagged("x-panic-late")))
         .await
+        .expect("an answer within 5s, not a hung connection")
         .expect("a response, not a dropped connection");
     assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(r.error(), Some("internal"));

@@ -131,3 +131,76 @@ async fn access_log_line_carries_route_upstream_endpoint_status_duration_error_a
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_stream_reset_by_the_client_cancels_the_upstream_request() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let (sim, mut g) = gateway().await;
+    let stream = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get("http://test.local/delay/3s")
+        .body(http_body_util::Full::<bytes::Bytes>::default())
+        .unwrap();
+    let pending = tokio::spawn(sender.send_request(req));
+    assert!(
+        eventually(MS(2000), || async { sim.stats().requests_in_flight == 1 }).await,
+        "request never reached the sim"
+    );
+    // Dropping the response future resets the stream; the connection stays up.
+    pending.abort();
+    assert!(
+        eventually(MS(1500), || async { sim.stats().requests_cancelled == 1 }).await,
+        "the gateway kept waiting on the upstream: {:?}",
+        sim.stats()
+    );
+    let line = log_line(&mut g.log, MS(2000), |v| v["path"] == "/delay/3s")
+        .await
+        .expect("log line");
+    assert_eq!(line["error"], "client_closed", "{line}");
+    // The h2 connection still serves other streams.
+    let req = http::Request::get("http://test.local/")
+        .body(http_body_util::Full::<bytes::Bytes>::default())
+        .unwrap();
+    let resp = tokio::time::timeout(MS(3000), sender.send_request(req))
+        .await
+        .expect("in time")
+        .expect("h2 connection still usable");
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_leaving_mid_upload_cancels_the_upstream_request() {
+    use tokio::io::AsyncWriteExt;
+    let (sim, mut g) = gateway().await;
+    let mut s = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: test.local\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    s.write_all(&[b'x'; 100]).await.unwrap();
+    assert!(
+        eventually(MS(2000), || async { sim.stats().requests_in_flight == 1 }).await,
+        "request never reached the sim"
+    );
+    drop(s);
+    // The gateway closes the upstream connection mid-body. (The sim's /echo sees that as
+    // a failed body read and answers 400 into the void, so it counts the request as
+    // finished rather than cancelled; what matters is that nothing is left open.)
+    assert!(
+        eventually(MS(1500), || async {
+            let st = sim.stats();
+            st.requests_in_flight == 0 && st.connections_open == 0
+        })
+        .await,
+        "the upstream exchange was not abandoned: {:?}",
+        sim.stats()
+    );
+    let line = log_line(&mut g.log, MS(2000), |v| v["path"] == "/echo")
+        .await
+        .expect("log line");
+    assert_eq!(line["error"], "client_closed", "{line}");
+    assert_eq!(line["status"], 499, "{line}");
+}

@@ -169,3 +169,30 @@ async fn upstream_connection_of_an_abandoned_response_body_is_not_reused() {
         "{m}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodiless_responses_head_204_304_keep_the_upstream_connection_reusable() {
+    let (sim, mut g) = gateway("").await;
+    let mut c = Conn::open(g.addr).await;
+    for i in 0..10 {
+        let r = c
+            .send(
+                req(http::Method::HEAD, "/bytes/1000")
+                    .body(Default::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "HEAD {i}");
+        assert!(r.body.is_empty());
+        assert_eq!(c.get("/status/204").await.status, 204);
+        assert_eq!(c.get("/status/304").await.status, 304);
+    }
+    assert_eq!(sim.stats().connections_accepted, 1, "{:?}", sim.stats());
+    for _ in 0..30 {
+        let line = log_line(&mut g.log, MS(2000), |_| true)
+            .await
+            .expect("log line");
+        assert!(line["error"].is_null(), "{line}");
+    }
+}

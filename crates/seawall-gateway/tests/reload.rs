@@ -212,6 +212,13 @@ async fn file_watcher_applies_a_rename_save() {
         t.elapsed()
     );
     assert_eq!(get(g.addr, "/").await.header("x-gen"), Some("after"));
+    // An in-place save (truncate and write) is picked up too.
+    std::fs::write(&file, yaml(sim.local_addr(), "in-place", "")).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || async { gw.generation() == 3 }).await,
+        "the watcher did not pick up an in-place write within 5s"
+    );
+    assert_eq!(get(g.addr, "/").await.header("x-gen"), Some("in-place"));
 }
 
 fn post_reload(token: Option<&str>) -> http::Request<Full<bytes::Bytes>> {
@@ -257,8 +264,63 @@ async fn admin_reload_needs_the_right_bearer_token() {
     assert_eq!(admin_get(g.admin, "/config").await.status, 401);
     let r = send(g.admin, post_reload(Some(&token))).await.unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
+    // With the token, /config answers, and never shows the token's value.
+    let view = send(
+        g.admin,
+        req(Method::GET, "/config")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(view.status, 200);
+    assert!(view.text().contains("CARGO_PKG_NAME"), "{}", view.text());
+    assert!(
+        !view.text().contains(&token),
+        "token value leaked: {}",
+        view.text()
+    );
     let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(json["generation"], 2);
     assert_eq!(g.gw.generation(), 2);
     assert_eq!(get(g.addr, "/").await.header("x-gen"), Some("two"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_that_replaces_an_upstream_closes_the_old_pools_idle_connections() {
+    let sim = sim().await;
+    let with_idle = |idle: &str| {
+        config(
+            &[],
+            &[route("r", "*", "/", "up", "10s", "")],
+            &[upstream(
+                "up",
+                &[sim.local_addr()],
+                "",
+                &format!("idle_timeout: {idle}"),
+            )],
+        )
+    };
+    let g = start(&with_idle("60s")).await;
+    assert_eq!(get(g.addr, "/").await.status, 200);
+    assert_eq!(sim.stats().connections_open, 1);
+    // A changed upstream config builds a new pool; the old one is dropped with the old
+    // runtime, and its idle connection must not linger until a sweeper that is gone.
+    let changed = seawall_config::parse("b.yaml", &with_idle("59s")).unwrap();
+    assert_eq!(g.gw.apply(changed).await, Ok(2));
+    assert_eq!(get(g.addr, "/").await.status, 200);
+    assert_eq!(
+        sim.stats().connections_accepted,
+        2,
+        "a new pool, a new connection"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            sim.stats().connections_open == 1
+        })
+        .await,
+        "the replaced pool's idle connection stayed open: {:?}",
+        sim.stats()
+    );
 }

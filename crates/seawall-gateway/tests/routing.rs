@@ -231,3 +231,26 @@ async fn request_bodies_reach_the_upstream_intact_sized_and_chunked() {
     assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
     assert_eq!(json_in(&raw).body_bytes, 1_000_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_prior_x_forwarded_for_value_is_kept() {
+    let sim = sim().await;
+    let yaml = config(
+        &[],
+        &[route("r", "*", "/", "up", "10s", "")],
+        &[upstream("up", &[sim.local_addr()], "", "")],
+    );
+    let g = start(&yaml).await;
+    let raw = raw_exchange(
+        g.addr,
+        b"GET /echo HTTP/1.1\r\nHost: test.local\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3\r\nConnection: close\r\n\r\n",
+        MS(3000),
+    )
+    .await;
+    let echo = json_in(&raw);
+    assert_eq!(
+        echo.header_values("x-forwarded-for"),
+        ["10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1"],
+        "{echo:?}"
+    );
+}

@@ -206,3 +206,87 @@ async fn request_matching_no_route_gets_404_no_route_and_never_reaches_the_upstr
     assert_eq!(sim.stats().requests, 0);
     assert_eq!(sim.stats().connections_accepted, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_header_timeout_starts_after_a_slow_request_body_is_sent() {
+    use tokio::io::AsyncWriteExt;
+    let sim = sim().await;
+    let g = gateway_for(sim.local_addr(), "10s", "response_header: 300ms", "").await;
+    // A body trickled over ~1.2s: longer than the response_header timeout, but the upstream
+    // answers at once after the last byte.
+    let mut s = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // Write errors are ignored: a gateway that (wrongly) answers early closes the socket,
+    // and the assertion below shows what it answered.
+    for _ in 0..12 {
+        let _ = s.write_all(b"a\r\n0123456789\r\n").await;
+        tokio::time::sleep(MS(100)).await;
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let (out, _) = read_until_close(&mut s, MS(5000)).await;
+    let raw = String::from_utf8_lossy(&out);
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.contains("\"body_bytes\":120"), "{raw}");
+
+    // Once the body is sent, the timer still applies to a slow upstream.
+    let t = Instant::now();
+    let r = send(
+        g.addr,
+        req(http::Method::POST, "/delay/5s")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                b"payload",
+            )))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.error(), Some("response_header_timeout"));
+    assert_between(
+        "response_header after a body",
+        t.elapsed(),
+        MS(250),
+        MS(2500),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_shorter_than_an_inner_timeout_is_what_fires_and_is_reported() {
+    // Busy pool: the 300ms deadline comes before the 2s checkout_timeout. The request
+    // holding the only connection uses a route with a long timeout.
+    let sim = sim().await;
+    let yaml = config(
+        &[],
+        &[
+            route("short", "*", "/", "up", "300ms", ""),
+            route("long", "*", "/delay", "up", "10s", ""),
+        ],
+        &[upstream(
+            "up",
+            &[sim.local_addr()],
+            "",
+            "max_connections_per_endpoint: 1, max_idle_per_endpoint: 1, checkout_timeout: 2s",
+        )],
+    );
+    let g = start(&yaml).await;
+    let addr = g.addr;
+    let hog = tokio::spawn(async move { get(addr, "/delay/1s").await });
+    assert!(eventually(MS(2000), || async { sim.stats().requests_in_flight == 1 }).await);
+    let t = Instant::now();
+    let r = get(g.addr, "/").await;
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.error(), Some("deadline_exceeded"));
+    assert_between("deadline during checkout", t.elapsed(), MS(150), MS(1500));
+    assert_eq!(hog.await.unwrap().status, 200);
+
+    // Hanging connect: the 300ms deadline comes before the 2s connect timeout.
+    let (blackholed, _listener, _fillers) = blackhole().await;
+    let g = gateway_for(blackholed, "300ms", "connect: 2s", "").await;
+    let t = Instant::now();
+    let r = get(g.addr, "/").await;
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.error(), Some("deadline_exceeded"));
+    assert_between("deadline during connect", t.elapsed(), MS(250), MS(1800));
+}

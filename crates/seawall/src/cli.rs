@@ -34,6 +34,10 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the gateway (with no --config: the embedded default, in front of an in-process sim).
+    #[command(
+        after_help = "Signals: SIGHUP reloads the config file. SIGTERM or SIGINT stops accepting and drains\n\
+                      in-flight requests for up to shutdown.drain_timeout; a second one exits at once (code 1)."
+    )]
     Run(RunArgs),
     /// Validate config files without running; prints every problem found.
     Check {

@@ -28,12 +28,21 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Schema,
         } => match serde_json::to_string_pretty(&seawall_config::schema()) {
-            Ok(text) => {
-                println!("{text}");
-                ExitCode::SUCCESS
-            }
+            Ok(text) => match emit(std::io::stdout().lock(), &text) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = emit(
+                        std::io::stderr(),
+                        format!("error: cannot write the schema: {e}"),
+                    );
+                    ExitCode::from(EXIT_FAILURE)
+                }
+            },
             Err(e) => {
-                eprintln!("error: cannot render the schema: {e}");
+                let _ = emit(
+                    std::io::stderr(),
+                    format!("error: cannot render the schema: {e}"),
+                );
                 ExitCode::from(EXIT_FAILURE)
             }
         },
@@ -45,11 +54,14 @@ fn main() -> ExitCode {
 fn check(files: &[std::path::PathBuf]) -> ExitCode {
     let mut bad = 0usize;
     for file in files {
+        // The exit code is the verdict; output nobody reads any more is not an error.
         match seawall_config::load(Path::new(file)) {
-            Ok(_) => println!("{}: ok", file.display()),
+            Ok(_) => {
+                let _ = emit(std::io::stdout(), format!("{}: ok", file.display()));
+            }
             Err(diagnostics) => {
                 bad += 1;
-                eprintln!("{diagnostics}");
+                let _ = emit(std::io::stderr(), &diagnostics);
             }
         }
     }
@@ -57,5 +69,14 @@ fn check(files: &[std::path::PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_INVALID_CONFIG)
+    }
+}
+
+/// Writes `text` and a newline. A reader that went away (`seawall config schema | head`) is
+/// not an error: `println!` would panic on the broken pipe instead.
+fn emit(mut w: impl std::io::Write, text: impl std::fmt::Display) -> std::io::Result<()> {
+    match writeln!(w, "{text}").and_then(|()| w.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
 use seawall_config::Config;
 use seawall_gateway::{ConfigOverride, Gateway, GatewayOptions};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::{
     EXIT_FAILURE, EXIT_INVALID_CONFIG,
@@ -48,14 +48,26 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Applies command-line address overrides.
-fn overrides(args: &RunArgs) -> Option<ConfigOverride> {
+///
+/// `--listen` moves the first listener of the config the gateway starts with. It stays with
+/// that listener (found by name) in reloaded configs, so that reordering the listeners in
+/// the file does not move the override onto another one; if that name is gone, the first
+/// listener takes it.
+fn overrides(args: &RunArgs, initial: &Config) -> Option<ConfigOverride> {
     let (listen, admin, sim) = (args.listen, args.admin, args.sim_listen);
     if listen.is_none() && admin.is_none() && sim.is_none() {
         return None;
     }
+    let first = initial.listeners.first().map(|l| l.name.clone());
     Some(Arc::new(move |c: &mut Config| {
-        if let (Some(addr), Some(l)) = (listen, c.listeners.first_mut()) {
-            l.listen = addr;
+        if let Some(addr) = listen {
+            let named = c
+                .listeners
+                .iter()
+                .position(|l| Some(&l.name) == first.as_ref());
+            if let Some(l) = c.listeners.get_mut(named.unwrap_or(0)) {
+                l.listen = addr;
+            }
         }
         if let Some(addr) = admin {
             c.admin.listen = addr;
@@ -91,16 +103,9 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
             return ExitCode::from(EXIT_INVALID_CONFIG);
         }
     };
-    let overrides = overrides(&args);
+    let overrides = overrides(&args, &config);
     if let Some(o) = &overrides {
         o(&mut config);
-    }
-    // Refuse an exposed, unprotected admin API before anything is bound. The gateway checks
-    // this too, but only after its listeners and the sim are already accepting.
-    if let Err(message) = admin_exposure(&config.admin) {
-        tracing::error!(error = %message, "Cannot start.");
-        eprintln!("error: {message}");
-        return ExitCode::from(EXIT_FAILURE);
     }
     let drain = config.shutdown.drain_timeout.get();
     let options = GatewayOptions {
@@ -117,6 +122,14 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
         }
     };
     let code = rt.block_on(async move {
+        // Installed before the gateway starts, so that a stop signal is never missed.
+        let mut signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot install signal handlers: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
         let gateway = match Gateway::start(config, options).await {
             Ok(g) => g,
             Err(e) => {
@@ -128,15 +141,17 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
         if let Some(addr) = gateway.sim_addr() {
             tracing::info!(address = %addr, "In-process sim listening.");
         }
-        match wait_for_signals(&gateway).await {
-            Ok(()) => {}
-            Err(e) => {
-                eprintln!("error: cannot install signal handlers: {e}");
+        signals.until_stop(&gateway).await;
+        tracing::info!(drain_timeout = ?drain, "Shutting down: no new connections; draining in-flight requests (signal again to stop at once).");
+        // A second SIGTERM/SIGINT (an impatient Ctrl-C) cuts the drain short.
+        let drained = tokio::select! {
+            drained = gateway.shutdown(drain) => drained,
+            () = signals.stop() => {
+                tracing::warn!("Second stop signal: exiting without waiting for in-flight requests.");
                 return ExitCode::from(EXIT_FAILURE);
             }
-        }
-        tracing::info!(drain_timeout = ?drain, "Shutting down: no new connections; draining in-flight requests.");
-        if gateway.shutdown(drain).await {
+        };
+        if drained {
             tracing::info!("Drained; bye.");
             ExitCode::SUCCESS
         } else {
@@ -149,33 +164,43 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
     code
 }
 
-/// An admin API on a non-loopback address needs a token in `admin.token_env`.
-fn admin_exposure(admin: &seawall_config::AdminConfig) -> Result<(), String> {
-    let has_token = std::env::var(&admin.token_env).is_ok_and(|t| !t.is_empty());
-    if admin.listen.ip().is_loopback() || has_token {
-        return Ok(());
-    }
-    Err(format!(
-        "admin.listen {} is not a loopback address and ${} is empty; set a token in ${} or listen on 127.0.0.1",
-        admin.listen, admin.token_env, admin.token_env
-    ))
+/// The process's signal handlers for `seawall run`.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
 }
 
-/// Returns on SIGTERM or SIGINT; reloads on SIGHUP.
-async fn wait_for_signals(gateway: &Gateway) -> std::io::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading config.");
-                if let Err(error) = gateway.reload().await {
-                    tracing::warn!(%error, "Reload on SIGHUP failed.");
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Returns on SIGTERM or SIGINT; reloads on SIGHUP.
+    async fn until_stop(&mut self, gateway: &Gateway) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP: reloading config.");
+                    if let Err(error) = gateway.reload().await {
+                        tracing::warn!(%error, "Reload on SIGHUP failed.");
+                    }
                 }
             }
+        }
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn stop(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The command line of the `seawall` binary, without running a gateway: `--version`,
 //! `--help` of every subcommand, `check` on good and bad files, `config schema`, and the
-//! documented exit codes (0 ok, 2 usage, 3 invalid config).
+//! documented exit codes (0 ok, 2 usage, 3 invalid config), also when the reader of the
+//! output has gone away (`| head`).
 
 mod support;
 
@@ -33,6 +34,8 @@ fn help_of_every_subcommand_exits_zero_and_names_its_options() {
                 "--sim-listen",
                 "--no-watch",
                 "--log-format",
+                "SIGHUP",
+                "SIGTERM",
             ],
         ),
         (&["check", "--help"], &["FILES"]),
@@ -206,4 +209,57 @@ fn run_reads_the_config_path_from_seawall_config_when_no_flag_is_given() {
     let (code, _, err) = support::run_to_exit_with_env(&["run"], &[("SEAWALL_CONFIG", path)]);
     assert_eq!(code, Some(3), "stderr: {err}");
     assert!(err.contains(&format!("{path}:4:")), "stderr: {err}");
+}
+
+/// Runs `seawall ARGS` with stdout and stderr into a pipe whose reader has already exited
+/// (like `| head` that has read enough); returns the shell's report of the exit code.
+fn with_closed_reader(args: &str) -> String {
+    let script = format!("{{ sleep 0.3; \"$0\" {args}; echo \"rc=$?\" > \"$1\"; }} 2>&1 | true");
+    let dir = TempDir::new();
+    let report = dir.path().join("rc");
+    let status = std::process::Command::new("sh")
+        .args(["-c", &script, support::BIN, report.to_str().expect("utf-8")])
+        .env_remove("SEAWALL_CONFIG")
+        .status()
+        .expect("run sh");
+    assert!(status.success());
+    std::fs::read_to_string(&report).expect("rc report")
+}
+
+#[test]
+fn output_into_a_closed_pipe_does_not_panic_and_keeps_the_exit_code() {
+    assert_eq!(
+        with_closed_reader("config schema").trim(),
+        "rc=0",
+        "config schema"
+    );
+    let good = workspace_root().join("examples/minimal.yaml");
+    let good = good.to_str().expect("utf-8");
+    assert_eq!(
+        with_closed_reader(&format!("check {good}")).trim(),
+        "rc=0",
+        "check good"
+    );
+
+    let dir = TempDir::new();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, BAD).expect("write");
+    let bad = bad.to_str().expect("utf-8");
+    assert_eq!(
+        with_closed_reader(&format!("check {bad}")).trim(),
+        "rc=3",
+        "check bad"
+    );
+}
+
+#[test]
+fn sim_on_a_port_in_use_exits_1_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let (code, _, err) = run_to_exit(&["sim", "--listen", &addr]);
+    assert_eq!(code, Some(1), "stderr: {err}");
+    assert!(
+        err.contains(&addr) && err.contains("in use"),
+        "stderr: {err}"
+    );
 }

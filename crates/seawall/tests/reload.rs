@@ -1,7 +1,9 @@
 //! Config reload of `seawall run --config FILE`: on SIGHUP, on a file change (editor-style
-//! write-temp-then-rename), and on admin `POST /reload` with a bearer token. An invalid edit
-//! keeps the running config and logs the diagnostics; the admin API refuses to start on a
-//! non-loopback address without a token.
+//! write-temp-then-rename, in-place write, Kubernetes ConfigMap `..data` symlink swap), and
+//! on admin `POST /reload` with a bearer token. An invalid edit keeps the running config and
+//! logs the diagnostics; command-line address overrides survive reloads (also when the file
+//! reorders its listeners); the admin API refuses to start on a non-loopback address without
+//! a token, before binding anything.
 
 mod support;
 
@@ -188,9 +190,17 @@ async fn admin_reload_needs_the_bearer_token_and_returns_the_new_generation() {
     assert_eq!(json["generation"], 2, "{json}");
     assert_eq!(marker(&c, &gw).await, "two");
 
-    // With a token set, /config needs it too.
+    // With a token set, /config needs it too, and never shows the token itself.
     let r = get(&c, &gw.admin_url("/config"), &[]).await;
     assert_eq!(r.status, 401, "/config without the token: {}", r.body);
+    let r = get(&c, &gw.admin_url("/config"), &[("authorization", &bearer)]).await;
+    assert_eq!(r.status, 200, "/config with the token: {}", r.body);
+    assert!(r.body.contains("SEAWALL_ADMIN_TOKEN"), "{}", r.body);
+    assert!(
+        !r.body.contains(token),
+        "/config leaks the token: {}",
+        r.body
+    );
 
     // An invalid file: 422 with the diagnostics, generation unchanged, old config serving.
     gw.replace_config(&invalid_config());
@@ -203,6 +213,7 @@ async fn admin_reload_needs_the_bearer_token_and_returns_the_new_generation() {
         "{json}"
     );
     assert_eq!(marker(&c, &gw).await, "two");
+    assert!(!gw.stderr().contains(token), "the log leaks the token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,4 +317,156 @@ async fn sighup_without_a_config_file_logs_why_and_keeps_serving() {
     );
     assert!(gw.try_status().is_none(), "SIGHUP stopped the process");
     assert_eq!(get(&client(), &gw.url("/"), &[]).await.status, 200);
+}
+
+/// Lays out `dir` like a mounted Kubernetes ConfigMap at version `version`:
+/// `seawall.yaml -> ..data/seawall.yaml`, `..data -> ..<version>`, and swaps `..data`
+/// atomically (new symlink, renamed over the old one) as the kubelet does.
+fn configmap_publish(dir: &std::path::Path, version: &str, contents: &str) {
+    use std::os::unix::fs::symlink;
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let versioned = dir.join(format!("..{version}"));
+    std::fs::create_dir_all(&versioned).expect("mkdir");
+    std::fs::write(versioned.join("seawall.yaml"), contents).expect("write");
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    symlink(format!("..{version}"), &tmp).expect("symlink ..data_tmp");
+    std::fs::rename(&tmp, dir.join("..data")).expect("rename ..data");
+    let link = dir.join("seawall.yaml");
+    if std::fs::symlink_metadata(&link).is_err() {
+        symlink("..data/seawall.yaml", &link).expect("symlink seawall.yaml");
+    }
+}
+
+/// Writes the first version of a ConfigMap-style layout under `dir/configmap`.
+fn configmap_v1(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let cm = dir.join("configmap");
+    configmap_publish(&cm, "v1", text);
+    cm.join("seawall.yaml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_style_configmap_symlink_swap_is_reloaded_within_3s() {
+    let gw = Launch::with_config_writer(&config("v1"), configmap_v1).start();
+    let c = client();
+    assert_eq!(marker(&c, &gw).await, "v1");
+
+    let cm = gw.config_path().parent().expect("parent").to_owned();
+    configmap_publish(&cm, "v2", &gw.render(&config("v2")));
+    assert!(
+        eventually_marker(&c, &gw, "v2", Duration::from_secs(3)).await,
+        "a ConfigMap update (`..data` symlink swap) was not picked up within 3s; stderr: {}",
+        gw.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_place_rewrite_of_the_file_is_reloaded_within_3s() {
+    let gw = Launch::with_config(&config("one")).start();
+    let c = client();
+    assert_eq!(marker(&c, &gw).await, "one");
+    // Same inode, truncated and rewritten (what `>` or an editor without rename does).
+    std::fs::write(gw.config_path(), gw.render(&config("two"))).expect("write");
+    assert!(
+        eventually_marker(&c, &gw, "two", Duration::from_secs(3)).await,
+        "an in-place write was not picked up within 3s; stderr: {}",
+        gw.stderr()
+    );
+}
+
+/// Two listeners, `public` (file address @CLOSED@, moved by `--listen`) and `other` (at
+/// OTHER), each stamping its own marker; `swapped` lists `other` first.
+fn two_listeners(other: std::net::SocketAddr, marker: &str, swapped: bool) -> String {
+    let public = format!(
+        "  - name: public
+    listen: @CLOSED@
+    routes:
+      - upstream: sim
+        middleware:
+          - headers: {{ response: {{ set: {{ x-config: public-{marker} }} }} }}
+"
+    );
+    let other = format!(
+        "  - name: other
+    listen: {other}
+    routes:
+      - upstream: sim
+        middleware:
+          - headers: {{ response: {{ set: {{ x-config: other-{marker} }} }} }}
+"
+    );
+    let listeners = if swapped {
+        other + &public
+    } else {
+        public + &other
+    };
+    format!(
+        "admin:
+  listen: @ADMIN@
+sim:
+  listen: @SIM@
+listeners:
+{listeners}upstreams:
+  - name: sim
+    endpoints: [@SIM@]
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listen_override_stays_with_its_listener_when_a_reload_reorders_listeners() {
+    let other = support::local(free_port());
+    let gw = Launch::with_config(&two_listeners(other, "one", false))
+        .arg("--no-watch")
+        .arg("--listen")
+        .arg("@LISTEN@")
+        .start();
+    let c = client();
+    let other_url = format!("http://{other}/");
+    assert_eq!(marker(&c, &gw).await, "public-one");
+    assert_eq!(
+        get(&c, &other_url, &[]).await.header("x-config"),
+        Some("other-one")
+    );
+
+    gw.replace_config(&two_listeners(other, "two", true));
+    gw.signal("HUP");
+    assert!(
+        eventually_marker(&c, &gw, "public-two", Duration::from_secs(3)).await,
+        "after reordering the listeners, --listen no longer serves `public`: got {:?}; stderr: {}",
+        marker(&c, &gw).await,
+        gw.stderr()
+    );
+    let fresh = support::client_no_pool();
+    assert_eq!(
+        get(&fresh, &other_url, &[]).await.header("x-config"),
+        Some("other-two")
+    );
+}
+
+#[test]
+fn an_empty_token_in_the_configured_token_env_counts_as_no_token() {
+    let template = config("one").replace(
+        "admin:\n  listen: @ADMIN@\n",
+        &format!(
+            "admin:\n  listen: 0.0.0.0:{}\n  token_env: GW_ADMIN_TOKEN\n",
+            free_port()
+        ),
+    );
+    assert!(template.contains("GW_ADMIN_TOKEN"));
+    let mut p = Launch::with_config(&template)
+        .env("GW_ADMIN_TOKEN", "")
+        .env("SEAWALL_ADMIN_TOKEN", "not-the-configured-variable")
+        .spawn();
+    let status = p
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running; stderr: {}", p.stderr()));
+    std::thread::sleep(Duration::from_millis(100));
+    let err = p.stderr();
+    assert_eq!(status.code(), Some(1), "stderr: {err}");
+    assert!(
+        err.contains("$GW_ADMIN_TOKEN"),
+        "does not name the configured variable: {err}"
+    );
+    assert!(!err.contains("Listening"), "bound a listener first: {err}");
 }

@@ -1,7 +1,8 @@
 //! `seawall run` on the embedded default config (only the addresses overridden): the
 //! in-process sim answers behind the default route, upstream failures become the documented
 //! status and `seawall-error` reason, and every request leaves one JSON access-log line on
-//! stdout while operational logs go to stderr.
+//! stdout while operational logs go to stderr (plain text on a pipe, or JSON). Also: h2c,
+//! bodies both ways, the debug trace, clients that leave, and a listener port in use.
 
 mod support;
 
@@ -188,4 +189,152 @@ fn a_listener_port_already_in_use_exits_1_naming_the_address() {
     assert!(err.contains(&addr), "does not name {addr}: {err}");
     assert!(err.contains("in use"), "does not say why: {err}");
     drop(taken);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_is_served_on_the_same_port_with_the_same_errors() {
+    let gw = Launch::default_config().start();
+    let c = support::client_h2();
+    let r = get(&c, &gw.url("/"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("hello"), "body: {}", r.body);
+    let r = get(&c, &gw.url("/reset"), &[]).await;
+    assert_eq!((r.status, r.error()), (502, Some("upstream_reset")));
+    let r = get(&c, &gw.url("/hang"), &[("seawall-timeout-ms", "200")]).await;
+    assert_eq!((r.status, r.error()), (504, Some("deadline_exceeded")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_and_response_bodies_cross_the_gateway_intact() {
+    let gw = Launch::default_config().start();
+    let c = client();
+    let body = bytes::Bytes::from(vec![b'x'; 300_000]);
+    let r = support::try_send_body(
+        &c,
+        hyper::Method::POST,
+        &gw.url("/echo?q=1"),
+        &[("content-type", "application/octet-stream")],
+        body,
+    )
+    .await
+    .expect("POST /echo");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let echo: serde_json::Value = serde_json::from_str(&r.body).expect("echo JSON");
+    assert_eq!(echo["method"], "POST", "{echo}");
+    assert_eq!(echo["path"], "/echo", "{echo}");
+    assert_eq!(echo["query"], "q=1", "{echo}");
+    assert_eq!(echo["body_bytes"], 300_000, "{echo}");
+    // What the gateway adds on the way: a request id, the client address, the budget left.
+    let headers = &echo["headers"];
+    assert!(headers["x-request-id"].is_string(), "{echo}");
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1", "{echo}");
+    let budget: u64 = headers["seawall-timeout-ms"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no forwarded budget: {echo}"));
+    assert!(
+        budget > 5_000 && budget <= 10_000,
+        "route timeout is 10s: {budget}"
+    );
+
+    let r = get(&c, &gw.url("/bytes/3000000"), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 3_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_request_is_logged_at_once_as_499_client_closed() {
+    use tokio::io::AsyncWriteExt as _;
+    let gw = Launch::default_config().start();
+    let mut s = tokio::net::TcpStream::connect(gw.ports.listen)
+        .await
+        .expect("connect");
+    s.write_all(b"GET /delay/3s HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    drop(s);
+    // Well before the 3s delay would have finished.
+    assert!(
+        gw.wait_for_stdout_lines("client_closed", 1, Duration::from_millis(1500)),
+        "no client_closed access-log line within 1.5s: {}",
+        gw.stdout()
+    );
+    let lines = access_log(&gw);
+    let line = lines
+        .iter()
+        .find(|l| l["path"] == "/delay/3s")
+        .unwrap_or_else(|| panic!("no line: {}", gw.stdout()));
+    assert_eq!(line["status"], 499, "{line}");
+    assert_eq!(line["error"], "client_closed", "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debug_trace_is_returned_only_for_the_token_from_the_environment() {
+    let token = "dbg-s3cret";
+    let gw = Launch::default_config()
+        .env("SEAWALL_DEBUG_TOKEN", token)
+        .start();
+    let c = client();
+    let r = get(&c, &gw.url("/"), &[("seawall-debug", token)]).await;
+    assert_eq!(r.status, 200);
+    let trace = r
+        .header("seawall-debug-trace")
+        .unwrap_or_else(|| panic!("no trace for the right token: {:?}", r.headers));
+    for layer in ["request_id", "access_log", "debug", "upstream"] {
+        assert!(trace.contains(layer), "trace lacks {layer}: {trace}");
+    }
+    let r = get(&c, &gw.url("/"), &[("seawall-debug", "wrong")]).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("seawall-debug-trace").is_none(),
+        "trace for a wrong token"
+    );
+    // The token never reaches the upstream.
+    let r = get(&c, &gw.url("/echo"), &[("seawall-debug", token)]).await;
+    assert!(
+        !r.body.contains(token),
+        "token forwarded upstream: {}",
+        r.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_whose_clients_leave_right_after_sending_them_are_each_logged_once() {
+    use tokio::io::AsyncWriteExt as _;
+    const N: usize = 100;
+    let gw = Launch::default_config().start();
+    for _ in 0..N {
+        let mut s = tokio::net::TcpStream::connect(gw.ports.listen)
+            .await
+            .expect("connect");
+        // The whole head, then the client is gone (the gateway may read both at once).
+        s.write_all(b"GET /hang HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
+        drop(s);
+    }
+    let logged = |gw: &support::Process| {
+        access_log(gw)
+            .iter()
+            .filter(|l| l["path"] == "/hang")
+            .count()
+    };
+    support::wait_until(Duration::from_secs(5), || logged(&gw) >= N);
+    // A little longer, to catch double counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = access_log(&gw);
+    let hang: Vec<_> = lines.iter().filter(|l| l["path"] == "/hang").collect();
+    assert_eq!(
+        hang.len(),
+        N,
+        "{N} requests were sent in full and abandoned; each needs exactly one access-log line"
+    );
+    for l in hang {
+        assert_eq!(
+            (l["status"].as_u64(), l["error"].as_str()),
+            (Some(499), Some("client_closed")),
+            "{l}"
+        );
+    }
 }

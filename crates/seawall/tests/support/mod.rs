@@ -20,7 +20,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Full};
 use hyper::{HeaderMap, Method, Request};
 use hyper_util::{
     client::legacy::{Client as LegacyClient, connect::HttpConnector},
@@ -134,10 +134,14 @@ impl Drop for TempDir {
     }
 }
 
+/// Writes a rendered config into the launch's directory; returns the path to pass.
+pub type ConfigWriter = fn(&Path, &str) -> PathBuf;
+
 /// A `seawall` invocation to start.
 pub struct Launch {
     args: Vec<String>,
     config: Option<String>,
+    config_writer: Option<ConfigWriter>,
     envs: Vec<(String, String)>,
     ready: Ready,
 }
@@ -163,6 +167,14 @@ impl Launch {
         l
     }
 
+    /// Like [`Launch::with_config`], with the file laid out by `writer` (e.g. behind
+    /// symlinks); `@CONFIG@` becomes the path `writer` returns.
+    pub fn with_config_writer(template: &str, writer: ConfigWriter) -> Self {
+        let mut l = Self::with_config(template);
+        l.config_writer = Some(writer);
+        l
+    }
+
     /// `seawall sim --listen @SIM@`, ready when its stats endpoint answers.
     pub fn sim() -> Self {
         let mut l = Self::args(["sim", "--listen", "@SIM@"]);
@@ -179,6 +191,7 @@ impl Launch {
         Launch {
             args: args.into_iter().map(Into::into).collect(),
             config: None,
+            config_writer: None,
             envs: Vec::new(),
             ready: Ready::AdminHealthz,
         }
@@ -199,10 +212,13 @@ impl Launch {
     fn spawn_once(&self) -> Process {
         let ports = Ports::pick();
         let dir = TempDir::new();
-        let config_path = dir.path().join("seawall.yaml");
+        let mut config_path = dir.path().join("seawall.yaml");
         if let Some(template) = &self.config {
-            std::fs::write(&config_path, ports.render(template, &config_path))
-                .expect("write config");
+            let text = ports.render(template, &config_path);
+            match self.config_writer {
+                Some(writer) => config_path = writer(dir.path(), &text),
+                None => std::fs::write(&config_path, text).expect("write config"),
+            }
         }
         let args: Vec<String> = self
             .args
@@ -373,9 +389,8 @@ impl Process {
 
     /// The exit status if the child has exited (non-blocking).
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none()
-            && let Some(child) = self.child.as_mut()
-        {
+        // (No let chains: the workspace's rust-version predates them.)
+        if let (None, Some(child)) = (self.status, self.child.as_mut()) {
             self.status = child.try_wait().expect("try_wait");
         }
         self.status
@@ -525,7 +540,7 @@ pub fn raw_get(
 }
 
 /// The hyper client used by the tests.
-pub type Client = LegacyClient<HttpConnector, Empty<Bytes>>;
+pub type Client = LegacyClient<HttpConnector, Full<Bytes>>;
 
 /// A new client with its own connection pool.
 pub fn client() -> Client {
@@ -536,6 +551,13 @@ pub fn client() -> Client {
 pub fn client_no_pool() -> Client {
     LegacyClient::builder(TokioExecutor::new())
         .pool_max_idle_per_host(0)
+        .build_http()
+}
+
+/// A client that speaks HTTP/2 with prior knowledge (h2c).
+pub fn client_h2() -> Client {
+    LegacyClient::builder(TokioExecutor::new())
+        .http2_only(true)
         .build_http()
 }
 
@@ -570,11 +592,22 @@ pub async fn try_send(
     url: &str,
     headers: &[(&str, &str)],
 ) -> Result<Reply, String> {
+    try_send_body(client, method, url, headers, Bytes::new()).await
+}
+
+/// Like [`try_send`], with a request body.
+pub async fn try_send_body(
+    client: &Client,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Reply, String> {
     let mut req = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+    let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let fut = async {
         let resp = client.request(req).await.map_err(|e| format!("{e:?}"))?;
