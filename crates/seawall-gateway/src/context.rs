@@ -83,7 +83,7 @@ pub struct RequestContext {
     pub error: Option<ErrorKind>,
     /// Operator-facing detail of `error` (logs only, never sent to the client).
     pub error_detail: Option<String>,
-    /// Set by the `access_log` layer.
+    /// True when the route has the `access_log` layer.
     pub access_log: bool,
     pub status: u16,
     pub conn: Arc<ConnState>,

@@ -48,10 +48,29 @@ pub struct ConnShared {
 }
 
 /// Handles one request from a client connection. Never fails: every failure is a response.
-pub async fn handle(
+///
+/// The request is admitted (counted, routed, given its context) *before* the returned future
+/// exists: hyper may drop that future without ever polling it when the client closes right
+/// after sending, and such a request must still be counted and logged once, as
+/// `client_closed`, by the context's guard.
+pub fn handle(
     req: Request<Incoming>,
     sh: Arc<ConnShared>,
-) -> Result<Response<ResponseBody>, Infallible> {
+) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send {
+    let admitted = admit(req, &sh);
+    respond(admitted, sh)
+}
+
+/// A request that is counted, routed and carries its context, but has not run yet.
+struct Admitted {
+    pending: Unanswered,
+    route: Arc<Route>,
+    req: Request<Body>,
+    rejection: Option<GatewayError>,
+    version: http::Version,
+}
+
+fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
     sh.conn.begin_request();
     let rt = sh.runtime.load_full();
     let (mut parts, body) = req.into_parts();
@@ -94,7 +113,7 @@ pub async fn handle(
         upstream: None,
         error: None,
         error_detail: None,
-        access_log: false,
+        access_log: route.access_log,
         status: 0,
         conn: sh.conn.clone(),
     });
@@ -125,13 +144,30 @@ pub async fn handle(
         });
         RequestBody::new(body, start + timeout, timeout, limit).boxed()
     };
-    let req = Request::from_parts(parts, body);
+    // Found by tests/disconnect.rs: hyper drops the handler future when the client goes
+    // away before the response head. Without a guard the request then got no access log
+    // line and no metrics, and its connection's in-flight count never dropped. The guard
+    // finishes it as `client_closed` (499) unless the response is produced.
+    Admitted {
+        pending: Unanswered(Some(cx)),
+        route,
+        req: Request::from_parts(parts, body),
+        rejection,
+        version,
+    }
+}
 
-    // Found by tests/disconnect.rs: hyper drops this future when the client goes away
-    // before the response head. Without a guard the request then got no access log line
-    // and no metrics, and its connection's in-flight count never dropped. The guard
-    // finishes it as `client_closed` (499) if the await below never returns.
-    let mut pending = Unanswered(Some(cx));
+async fn respond(
+    admitted: Admitted,
+    sh: Arc<ConnShared>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let Admitted {
+        mut pending,
+        route,
+        req,
+        rejection,
+        version,
+    } = admitted;
     let (result, entered) = match rejection {
         Some(e) => (Err(e), 0),
         None => run_guarded(&route, req, pending.cx()).await,

@@ -330,7 +330,7 @@ impl Connection {
                     listener: self.shared.listener.to_string(),
                     shutdown: self.shutdown,
                 };
-                (stream, tokio::spawn(guard.run()))
+                (stream, AbortOnDrop(tokio::spawn(guard.run())))
             }
             Err(error) => {
                 tracing::warn!(%error, "Cannot watch a client connection; closing it.");
@@ -344,7 +344,18 @@ impl Connection {
         let shared = Arc::new(self.shared);
         let svc = service_fn(move |req| edge::handle(req, shared.clone()));
         let _ = self.builder.serve_connection(io, svc).await;
-        guard.abort();
+        // `guard` is dropped here (or during unwinding, if this task panicked), which stops
+        // it and closes its handle to the socket.
+        drop(guard);
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -95,6 +95,9 @@ pub struct Route {
     pub chain: Chain,
     /// True when the chain has the `debug` layer.
     pub debug: bool,
+    /// True when the chain has the `access_log` layer. Decided per route, not when the
+    /// layer runs: a request dropped before the chain (client gone) is still logged.
+    pub access_log: bool,
     pub metrics: RouteMetrics,
     pub shared: Arc<Shared>,
 }
@@ -214,6 +217,7 @@ fn build_listener(
         let route = Route {
             metrics: RouteMetrics::new(&name, shared.metrics.clone()),
             debug: r.middleware.contains(&MiddlewareConfig::Debug),
+            access_log: r.middleware.contains(&MiddlewareConfig::AccessLog),
             name,
             upstream: Some(upstream),
             timeout: r.timeout.get(),
@@ -227,17 +231,14 @@ fn build_listener(
         ));
     }
     let unmatched_name = format!("{}/unmatched", l.name);
-    let mut unmatched_chain = Vec::new();
-    if any_access_log {
-        unmatched_chain.push(Box::new(crate::middleware::access_log::AccessLog) as Box<dyn Layer>);
-    }
     let unmatched = Arc::new(Route {
         metrics: RouteMetrics::new(&unmatched_name, shared.metrics.clone()),
         name: unmatched_name,
         upstream: None,
         timeout: Duration::from_secs(1),
-        chain: Chain::new(unmatched_chain),
+        chain: Chain::default(),
         debug: false,
+        access_log: any_access_log,
         shared: shared.clone(),
     });
     Ok(ListenerRuntime {

@@ -13,15 +13,19 @@ use std::time::Duration;
 
 use seawall_core::{Body, ErrorKind, GatewayError};
 
+use crate::tls::{TlsFailure, classify_tls, describe_handshake_error};
+
 /// No connection could be obtained for a request.
 #[derive(Debug)]
 pub struct PoolError {
-    /// `PoolExhausted`, `ConnectTimeout`, `ConnectError`, `DeadlineExceeded` or `NoEndpoint`.
+    /// `PoolExhausted`, `ConnectTimeout`, `ConnectError`, `DeadlineExceeded` or `NoEndpoint`;
+    /// for TLS failures whatever [`classify_tls`] says.
     pub kind: ErrorKind,
     /// The endpoint, when the index named one.
     pub endpoint: Option<SocketAddr>,
     detail: String,
     source: Option<std::io::Error>,
+    tls: Option<TlsFailure>,
 }
 
 impl PoolError {
@@ -31,6 +35,7 @@ impl PoolError {
             endpoint: Some(endpoint),
             detail,
             source: None,
+            tls: None,
         }
     }
 
@@ -40,6 +45,7 @@ impl PoolError {
             endpoint: None,
             detail: format!("endpoint index {index} out of range (upstream has {count})"),
             source: None,
+            tls: None,
         }
     }
 
@@ -73,7 +79,40 @@ impl PoolError {
             endpoint: Some(endpoint),
             detail: "connect failed".to_owned(),
             source: Some(source),
+            tls: None,
         }
+    }
+
+    pub(crate) fn tls_timeout(endpoint: SocketAddr, timeout: Duration) -> Self {
+        Self {
+            tls: Some(TlsFailure::Timeout),
+            ..Self::new(
+                classify_tls(TlsFailure::Timeout),
+                endpoint,
+                format!("TLS handshake timed out after {timeout:?}"),
+            )
+        }
+    }
+
+    /// The detail names the failed check (unknown issuer, name mismatch, ...); the I/O
+    /// error, which wraps rustls' error, stays the source.
+    pub(crate) fn tls(endpoint: SocketAddr, source: std::io::Error) -> Self {
+        Self {
+            kind: classify_tls(TlsFailure::Error),
+            endpoint: Some(endpoint),
+            detail: format!(
+                "TLS handshake failed: {}",
+                describe_handshake_error(&source)
+            ),
+            source: Some(source),
+            tls: Some(TlsFailure::Error),
+        }
+    }
+
+    /// Set when the TCP connect succeeded and the TLS handshake failed, so that callers can
+    /// tell TLS failures apart while [`classify_tls`] still maps them onto connect kinds.
+    pub fn tls_failure(&self) -> Option<TlsFailure> {
+        self.tls
     }
 
     /// Human-readable detail, without the kind.

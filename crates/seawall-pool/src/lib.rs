@@ -21,14 +21,21 @@ mod connection;
 mod endpoint;
 mod error;
 mod metrics;
+mod options;
 mod pool;
 mod settings;
 mod sweeper;
+mod tls;
 
 pub use body::PooledBody;
 pub use checkout::Pooled;
 pub use endpoint::EndpointSnapshot;
 pub use error::{PoolError, SendError, classify};
-pub use metrics::{CloseCounters, CloseReason, PoolMetrics};
+pub use metrics::{CloseCounters, CloseReason, PhaseMetrics, PoolMetrics};
+pub use options::PoolOptions;
 pub use pool::Pool;
 pub use settings::PoolSettings;
+pub use tls::{
+    ClientIdentity, PemSource, SessionStore, TlsConfigError, TlsFailure, TlsRoots, TlsSettings,
+    UpstreamTls, classify_tls,
+};

@@ -30,11 +30,15 @@ pub enum CloseReason {
     Cancelled,
     /// The pool was closed (config reload removed the upstream) or `close_idle` was called.
     Shutdown,
+    /// It reached `max_lifetime` (closed when released, or while idle).
+    Lifetime,
+    /// It carried `max_requests_per_connection` requests (closed when released).
+    MaxRequests,
 }
 
 impl CloseReason {
     /// Every reason, in label order.
-    pub const ALL: [CloseReason; 7] = [
+    pub const ALL: [CloseReason; 9] = [
         CloseReason::IdleTimeout,
         CloseReason::IdleCap,
         CloseReason::PeerClosed,
@@ -42,6 +46,8 @@ impl CloseReason {
         CloseReason::BodyIncomplete,
         CloseReason::Cancelled,
         CloseReason::Shutdown,
+        CloseReason::Lifetime,
+        CloseReason::MaxRequests,
     ];
 
     /// The metric label value.
@@ -54,6 +60,8 @@ impl CloseReason {
             CloseReason::BodyIncomplete => "body_incomplete",
             CloseReason::Cancelled => "cancelled",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::Lifetime => "lifetime",
+            CloseReason::MaxRequests => "max_requests",
         }
     }
 
@@ -77,7 +85,7 @@ impl std::fmt::Display for CloseReason {
 /// the caller's family.
 #[derive(Debug, Clone, Default)]
 pub struct CloseCounters {
-    counters: [Counter; 7],
+    counters: [Counter; CloseReason::ALL.len()],
 }
 
 impl CloseCounters {
@@ -147,7 +155,7 @@ pub struct PoolMetrics {
     pub idle: Gauge,
     /// Connections checked out (from checkout until release or close).
     pub in_use: Gauge,
-    /// TCP connects in progress.
+    /// Connects in progress (TCP connect, then the TLS handshake if any).
     pub connecting: Gauge,
     /// Requests sent on a connection taken from the idle stack.
     pub reused: Counter,
@@ -173,6 +181,63 @@ impl PoolMetrics {
     /// Suggested buckets for `connect_duration`: 0.25 ms to about 4 s, doubling.
     pub fn connect_buckets() -> impl Iterator<Item = f64> {
         exponential_buckets(0.000_25, 2.0, 15)
+    }
+}
+
+/// Per-phase timings and TLS counters, already labelled for the upstream by the caller.
+///
+/// Kept apart from [`PoolMetrics`] so that adding them did not change that struct's
+/// fields; passed in through `PoolOptions::metrics`. Build it from families the same way
+/// as [`PoolMetrics`]; [`PhaseMetrics::unregistered`] (also `Default`) is for tests.
+#[derive(Debug, Clone)]
+pub struct PhaseMetrics {
+    /// Successful TLS handshakes, in seconds, from the end of the TCP connect to the
+    /// handshake's end.
+    pub tls_handshake_duration: Histogram,
+    /// TLS handshakes that did not resume a session (including HelloRetryRequest ones).
+    pub tls_handshakes_full: Counter,
+    /// TLS handshakes that resumed a session from the pool's `SessionStore`.
+    pub tls_handshakes_resumed: Counter,
+    /// Successful checkouts, in seconds: from `checkout` being called to holding a
+    /// connection, reused or new (waiting for a slot, TCP connect and TLS included).
+    pub checkout_wait: Histogram,
+    /// Requests that got a response head, in seconds: from `Pooled::send` being called to
+    /// the response head parsed (writing the request, the upstream's think time, the first
+    /// response bytes).
+    pub response_head_duration: Histogram,
+}
+
+impl PhaseMetrics {
+    /// Handles that are not registered anywhere.
+    pub fn unregistered() -> Self {
+        Self {
+            tls_handshake_duration: Histogram::new(PoolMetrics::connect_buckets()),
+            tls_handshakes_full: Counter::default(),
+            tls_handshakes_resumed: Counter::default(),
+            checkout_wait: Histogram::new(Self::checkout_wait_buckets()),
+            response_head_duration: Histogram::new(Self::response_head_buckets()),
+        }
+    }
+
+    /// Suggested buckets for `checkout_wait`: 10 µs (a reused connection) to about 5 s.
+    pub fn checkout_wait_buckets() -> impl Iterator<Item = f64> {
+        exponential_buckets(0.000_01, 2.0, 20)
+    }
+
+    /// Suggested buckets for `response_head_duration`: 0.5 ms to about 33 s.
+    pub fn response_head_buckets() -> impl Iterator<Item = f64> {
+        exponential_buckets(0.000_5, 2.0, 17)
+    }
+
+    /// Suggested buckets for `tls_handshake_duration`: those of `connect_duration`.
+    pub fn tls_handshake_buckets() -> impl Iterator<Item = f64> {
+        PoolMetrics::connect_buckets()
+    }
+}
+
+impl Default for PhaseMetrics {
+    fn default() -> Self {
+        Self::unregistered()
     }
 }
 

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::endpoint::{Endpoint, EndpointSnapshot};
 use crate::metrics::{CloseReason, PoolMetrics};
+use crate::options::PoolOptions;
 use crate::settings::PoolSettings;
 use crate::sweeper;
 
@@ -26,6 +27,7 @@ pub(crate) struct Common {
     pub(crate) upstream: Box<str>,
     pub(crate) settings: PoolSettings,
     pub(crate) metrics: PoolMetrics,
+    pub(crate) options: PoolOptions,
     pub(crate) next_id: AtomicU64,
     closed: AtomicBool,
 }
@@ -76,7 +78,8 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Creates the pool and spawns its idle sweeper.
+    /// Creates a plain-HTTP pool without connection life limits and spawns its idle
+    /// sweeper: [`Pool::with_options`] with `PoolOptions::default()`.
     ///
     /// # Panics
     ///
@@ -87,10 +90,33 @@ impl Pool {
         settings: PoolSettings,
         metrics: PoolMetrics,
     ) -> Pool {
+        Self::with_options(
+            upstream,
+            endpoints,
+            settings,
+            metrics,
+            PoolOptions::default(),
+        )
+    }
+
+    /// Creates the pool with TLS, life limits and phase metrics as given in `options`, and
+    /// spawns its idle sweeper.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the sweeper is spawned with `tokio::spawn`).
+    pub fn with_options(
+        upstream: impl Into<String>,
+        endpoints: Vec<SocketAddr>,
+        settings: PoolSettings,
+        metrics: PoolMetrics,
+        options: PoolOptions,
+    ) -> Pool {
         let common = Arc::new(Common {
             upstream: upstream.into().into_boxed_str(),
             settings,
             metrics,
+            options,
             next_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
         });
@@ -127,6 +153,11 @@ impl Pool {
     /// The settings the pool was built with.
     pub fn settings(&self) -> &PoolSettings {
         &self.shared().common.settings
+    }
+
+    /// The options the pool was built with.
+    pub fn options(&self) -> &PoolOptions {
+        &self.shared().common.options
     }
 
     /// Closes every idle connection now (reason `shutdown`). In-use connections and the

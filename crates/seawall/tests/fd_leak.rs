@@ -318,15 +318,12 @@ async fn fds_return_to_baseline_after_thousands_of_requests_hitting_every_error_
         let counted = metric(&m, "seawall_errors_total", &format!("kind=\"{reason}\""));
         assert_eq!(counted, *n as f64, "errors_total for {reason}:\n{m}");
     }
-    // Abandoned requests count as client_closed, never twice. (Not `==`: a client that
-    // leaves before the gateway first polls its request is not counted at all yet; that
-    // race is pinned down deterministically by run_default.rs
-    // `requests_whose_clients_leave_right_after_sending_them_are_each_logged_once`, and
-    // can then be tightened here.)
+    // Abandoned requests count as client_closed exactly once, including a client that
+    // leaves before the gateway first polls its request (admission happens before that).
     let left = (seen["ClientLeavesMidRequest"] + seen["ClientLeavesMidBody"]) as f64;
     let closed = metric(&m, "seawall_errors_total", "kind=\"client_closed\"");
-    assert!(
-        closed <= left && closed >= left * 0.9,
+    assert_eq!(
+        closed, left,
         "{left} requests were abandoned, {closed} counted as client_closed:\n{m}"
     );
 

@@ -1,6 +1,8 @@
 //! `access_log`: one structured JSON line per request, written when the response ends.
 //!
-//! The layer itself only marks the request; the line is written by `crate::outcome` once
+//! The layer itself does nothing per request: a route that lists it has its requests
+//! logged (decided when the route is built, so that a request dropped before its chain
+//! ran is logged too); the line is written by `crate::outcome` once
 //! the response body has finished, so it carries the true duration and the final outcome
 //! (including a client that left mid-body).
 //!
@@ -41,8 +43,7 @@ impl Layer for AccessLog {
         "access_log"
     }
 
-    fn on_request<'a>(&'a self, req: Request<Body>, cx: &'a mut RequestContext) -> Step<'a> {
-        cx.access_log = true;
+    fn on_request<'a>(&'a self, req: Request<Body>, _cx: &'a mut RequestContext) -> Step<'a> {
         Step::Done(Flow::Forward(req))
     }
 }

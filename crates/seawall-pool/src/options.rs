@@ -1,0 +1,90 @@
+//! [`PoolOptions`]: what a pool can have beyond [`PoolSettings`](crate::PoolSettings) and
+//! [`PoolMetrics`](crate::PoolMetrics), every part off or unregistered by default.
+//!
+//! They are a separate struct, passed to `Pool::with_options`, so that adding them left the
+//! fields of `PoolSettings` and `PoolMetrics` (which the gateway builds with struct
+//! literals) unchanged: `Pool::new` is `Pool::with_options` with the defaults.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::metrics::{CloseReason, PhaseMetrics};
+use crate::tls::UpstreamTls;
+
+/// Optional behaviour of one upstream's pool.
+#[derive(Debug, Clone, Default)]
+pub struct PoolOptions {
+    /// TLS to the upstream, after every TCP connect; `None` is plain HTTP.
+    pub tls: Option<UpstreamTls>,
+    /// A connection older than this (since its TCP connect finished) is closed when it is
+    /// released (reason `lifetime`) and never handed out from the idle stack; the sweeper
+    /// closes idle ones that pass it. A request in flight is never interrupted.
+    pub max_lifetime: Option<Duration>,
+    /// A connection that has carried this many requests is closed when released (reason
+    /// `max_requests`). `Some(0)` behaves as `Some(1)`: every connection carries the
+    /// request it was opened for.
+    pub max_requests_per_connection: Option<u64>,
+    /// Per-phase timings and TLS counters.
+    pub metrics: PhaseMetrics,
+}
+
+impl PoolOptions {
+    /// Why a connection opened at `opened` that carried `requests` requests must not be
+    /// reused at `now`, if it must not.
+    pub(crate) fn retire_reason(
+        &self,
+        opened: Instant,
+        requests: u64,
+        now: Instant,
+    ) -> Option<CloseReason> {
+        if self
+            .max_requests_per_connection
+            .is_some_and(|max| requests >= max)
+        {
+            return Some(CloseReason::MaxRequests);
+        }
+        self.is_past_lifetime(opened, now)
+            .then_some(CloseReason::Lifetime)
+    }
+
+    pub(crate) fn is_past_lifetime(&self, opened: Instant, now: Instant) -> bool {
+        self.max_lifetime
+            .is_some_and(|lifetime| opened + lifetime <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_retire_connections_only_when_set_and_reached() {
+        let now = Instant::now();
+        let opened = now - Duration::from_secs(10);
+        let none = PoolOptions::default();
+        assert_eq!(none.retire_reason(opened, 1_000_000, now), None);
+        let limited = PoolOptions {
+            max_lifetime: Some(Duration::from_secs(10)),
+            max_requests_per_connection: Some(3),
+            ..PoolOptions::default()
+        };
+        assert_eq!(limited.retire_reason(now, 2, now), None);
+        assert_eq!(
+            limited.retire_reason(now, 3, now),
+            Some(CloseReason::MaxRequests)
+        );
+        assert_eq!(
+            limited.retire_reason(opened, 1, now),
+            Some(CloseReason::Lifetime)
+        );
+        let zero = PoolOptions {
+            max_requests_per_connection: Some(0),
+            ..PoolOptions::default()
+        };
+        assert_eq!(
+            zero.retire_reason(now, 1, now),
+            Some(CloseReason::MaxRequests)
+        );
+    }
+}
