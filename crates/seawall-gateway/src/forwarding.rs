@@ -19,8 +19,29 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// The fixed hop-by-hop set (RFC 9110 §7.6.1, plus the proxy-* and keep-alive legacy ones).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHORIZATION,
+        &header::PROXY_AUTHENTICATE,
+    ]
+    .contains(&name)
+}
+
 /// Removes hop-by-hop headers, including those named by `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the few names present is much cheaper than
+    // a hashed removal per hop-by-hop name.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     // Collect first: the names listed in Connection are removed after Connection itself.
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -89,6 +110,10 @@ fn is_grpc(headers: &HeaderMap) -> bool {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, client: SocketAddr) {
+    if !headers.contains_key(&X_FORWARDED_FOR) {
+        headers.insert(X_FORWARDED_FOR.clone(), ip_value(client.ip()));
+        return;
+    }
     let ip = client.ip().to_string();
     // Every prior value, in order (found by tests/routing.rs): a repeated header field is
     // one comma-separated list (RFC 9110 §5.3), and reading only the first one, as this
@@ -108,6 +133,28 @@ fn append_forwarded_for(headers: &mut HeaderMap, client: SocketAddr) {
     if let Ok(v) = HeaderValue::try_from(value) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
+}
+
+/// The client address as a header value, formatted without the `fmt` machinery for IPv4
+/// (every proxied request pays for this).
+fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return HeaderValue::try_from(ip.to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"));
+    };
+    let mut buf = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        let mut itoa = itoa::Buffer::new();
+        let digits = itoa.format(octet).as_bytes();
+        buf[len..len + digits.len()].copy_from_slice(digits);
+        len += digits.len();
+    }
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 #[cfg(test)]
@@ -132,6 +179,16 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["x-end-to-end"], "kept");
+    }
+
+    #[test]
+    fn forwarded_for_is_set_from_the_client_address() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "10.20.3.4:5000".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "10.20.3.4");
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "[::1]:5000".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "::1");
     }
 
     #[test]

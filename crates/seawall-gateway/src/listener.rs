@@ -55,8 +55,7 @@ pub struct ConnState {
     first_read: AtomicBool,
     /// Set when the gateway is shutting down: responses then carry `connection: close`.
     pub draining: AtomicBool,
-    /// Wakes the watchdog when its next deadline moves earlier (a connection turned idle,
-    /// or a new request head started), so a sleeping watchdog is never late.
+    /// Wakes the guard of a draining connection when its last request ends.
     wake: tokio::sync::Notify,
 }
 
@@ -90,7 +89,9 @@ impl ConnState {
     pub fn end_request(&self) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle_since.store(self.now(), Ordering::Release);
-            self.wake.notify_one();
+            if self.is_draining() {
+                self.wake.notify_one();
+            }
         }
     }
 
@@ -111,17 +112,22 @@ impl ConnState {
             && self.head_started.load(Ordering::Acquire) == NONE
         {
             self.head_started.store(self.now(), Ordering::Release);
-            self.wake.notify_one();
         }
     }
 
     /// The reason to close now, or when to look again.
+    ///
+    /// The watchdog is not woken when a request starts or ends (that would cost a task
+    /// wake-up per request); it looks again at its next deadline or after one `tick`,
+    /// whichever is sooner, so a timeout fires at most one tick late.
     fn check(&self, s: &ListenerSettings) -> Result<Instant, CloseReason> {
         let now = self.now();
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(NONE - 1);
+        let tick = micros(watchdog_tick(s));
+        let at = |t: u64| self.base + Duration::from_micros(t);
         if self.in_flight.load(Ordering::Acquire) > 0 {
-            // Requests in flight have their own deadlines; look again later.
-            return Ok(self.base + Duration::from_micros(now) + s.idle_timeout);
+            // Requests in flight have their own deadlines.
+            return Ok(at(now + tick));
         }
         let head = self.head_started.load(Ordering::Acquire);
         let (due, reason) = if head != NONE && !self.http2.load(Ordering::Relaxed) {
@@ -138,6 +144,9 @@ impl ConnState {
         };
         if now >= due {
             Err(reason)
+        } else if due - now > tick {
+            // A new request may start meanwhile and move the deadline.
+            Ok(at(now + tick))
         } else {
             Ok(self.base + Duration::from_micros(due))
         }
@@ -404,14 +413,16 @@ async fn watchdog(state: &ConnState, settings: &ListenerSettings) -> CloseReason
     loop {
         match state.check(settings) {
             Err(reason) => return reason,
-            Ok(next) => {
-                tokio::select! {
-                    () = sleep_until(next) => {}
-                    () = state.wake.notified() => {}
-                }
-            }
+            Ok(next) => sleep_until(next).await,
         }
     }
+}
+
+/// How often a connection's watchdog looks at it: a quarter of the shorter timeout, so
+/// either fires at most 25% late, between 5 ms and 1 s.
+fn watchdog_tick(s: &ListenerSettings) -> Duration {
+    (s.header_read_timeout.min(s.idle_timeout) / 4)
+        .clamp(Duration::from_millis(5), Duration::from_secs(1))
 }
 
 /// Answers a connection over the limit with 503 and closes it, without reading from it.

@@ -42,7 +42,29 @@ impl Layer for RequestId {
     }
 }
 
+/// 128 random bits as 32 lowercase hex digits.
 fn new_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = fastrand::u128(..);
-    HeaderValue::try_from(format!("{n:032x}")).unwrap_or(HeaderValue::from_static("0"))
+    let mut hex = [0u8; 32];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        *digit = HEX[((n >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("0"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_32_hex_digits_and_differ() {
+        let a = super::new_id();
+        let b = super::new_id();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.as_bytes()
+                .iter()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(a, b);
+    }
 }

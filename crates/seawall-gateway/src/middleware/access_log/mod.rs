@@ -17,7 +17,6 @@
 use std::{
     cell::RefCell,
     io::Write,
-    net::SocketAddr,
     sync::{
         Arc, Condvar, Mutex, Weak,
         atomic::{AtomicU64, Ordering},
@@ -27,9 +26,11 @@ use std::{
 
 use http::Request;
 use seawall_core::Body;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
+mod line;
+
+use self::line::Line;
 use crate::{
     chain::{Flow, Layer, Step},
     context::RequestContext,
@@ -84,24 +85,6 @@ thread_local! {
 
 static NEXT_SINK_ID: AtomicU64 = AtomicU64::new(1);
 
-#[derive(Serialize)]
-struct Line<'a> {
-    ts: f64,
-    listener: &'a str,
-    route: &'a str,
-    method: &'a str,
-    path: &'a str,
-    status: u16,
-    duration_ms: f64,
-    upstream: Option<&'a str>,
-    endpoint: Option<SocketAddr>,
-    reused: Option<bool>,
-    error: Option<&'static str>,
-    error_detail: Option<&'a str>,
-    request_id: Option<&'a str>,
-    client: SocketAddr,
-}
-
 impl AccessLogSink {
     /// A sink that writes to stdout.
     pub fn stdout() -> Self {
@@ -145,14 +128,14 @@ impl AccessLogSink {
         let line = Line {
             ts: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
+                .unwrap_or_default(),
             listener: &cx.listener,
             route: &cx.route.name,
             method: cx.method.as_str(),
             // The query string is left out on purpose: it often carries tokens.
             path: cx.uri.path(),
             status,
-            duration_ms: elapsed.as_secs_f64() * 1e3,
+            duration: elapsed,
             upstream: cx.route.upstream.as_ref().map(|u| u.name.as_str()),
             endpoint: cx.upstream.map(|u| u.endpoint),
             reused: cx.upstream.map(|u| u.reused),
@@ -170,10 +153,7 @@ impl AccessLogSink {
             return;
         }
         let before = buf.len();
-        if serde_json::to_writer(&mut *buf, &line).is_err() {
-            buf.truncate(before);
-            return;
-        }
+        line.encode(&mut buf);
         buf.push(b'\n');
         let wake = before < FLUSH_SOON && buf.len() >= FLUSH_SOON;
         drop(buf);
