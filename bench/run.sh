@@ -17,3 +17,12 @@ OURS_CMD="env SEAWALL_BENCH_CHAIN=default $HERE/seawall.sh" RESULTS_DIR="$RESULT
 OURS_CMD="env SEAWALL_BENCH_CHAIN=none $HERE/seawall.sh" RESULTS_DIR="$RESULTS_DIR/empty-chain" \
   "$HERE/proxy-bench.sh" direct ours
 echo "results: $RESULTS_DIR"
+
+# The target of the core issue: Seawall (default chain) at least nginx's req/s, p99 at most
+# 1.2x nginx's. Print both ratios from the first run's summary table.
+awk -F'|' '
+  $2 ~ /nginx/ { nr = $4 + 0; np = $8 + 0 }
+  $2 ~ /ours/  { or_ = $4 + 0; op = $8 + 0 }
+  END { if (nr > 0 && np > 0)
+          printf "seawall/nginx: req/s %.2f (target >= 1.00), p99 %.2f (target <= 1.20)\n", or_ / nr, op / np }
+' "$RESULTS_DIR/default-chain/summary.md"
