@@ -37,29 +37,51 @@ impl Pool {
     /// `connect_timeout` for the connect (→ `ConnectTimeout`); both waits also end at
     /// `deadline` (→ `DeadlineExceeded`). A deadline already passed fails at once. An index
     /// out of range fails with `NoEndpoint`.
+    ///
+    /// For a TLS upstream the new connection is handshaken before it is returned, bounded
+    /// by `handshake_timeout` and `deadline` (see [`crate::classify_tls`] for its errors).
+    /// A successful checkout's duration goes to `PhaseMetrics::checkout_wait`.
     pub async fn checkout(&self, endpoint: usize, deadline: Instant) -> Result<Pooled, PoolError> {
         let endpoints = &self.shared().endpoints;
         let Some(endpoint) = endpoints.get(endpoint) else {
             return Err(PoolError::no_endpoint(endpoint, endpoints.len()));
         };
-        let now = Instant::now();
-        if deadline <= now {
-            return Err(PoolError::deadline(endpoint.addr, "checking out"));
-        }
-        // Fast path: no waiter registration, one short lock.
-        if let Some(conn) = endpoint.pop_idle(now) {
-            return Ok(Pooled::new(conn, endpoint, true));
-        }
-        let slot = match endpoint.try_slot() {
-            Some(slot) => slot,
-            None => match wait(endpoint, now, deadline).await? {
-                Acquired::Idle(conn) => return Ok(Pooled::new(conn, endpoint, true)),
-                Acquired::Slot(slot) => slot,
-            },
-        };
-        let conn = connection::connect(endpoint, slot, deadline).await?;
-        Ok(Pooled::new(conn, endpoint, false))
+        let started = Instant::now();
+        let pooled = checkout_from(endpoint, started, deadline).await?;
+        endpoint
+            .common
+            .options
+            .metrics
+            .checkout_wait
+            .observe(started.elapsed().as_secs_f64());
+        Ok(pooled)
     }
+}
+
+async fn checkout_from(
+    endpoint: &Arc<Endpoint>,
+    now: Instant,
+    deadline: Instant,
+) -> Result<Pooled, PoolError> {
+    if deadline <= now {
+        return Err(PoolError::deadline(endpoint.addr, "checking out"));
+    }
+    if endpoint.common.is_closed() {
+        return Err(PoolError::drained(endpoint.addr));
+    }
+    // Fast path: no waiter registration, one short lock.
+    if let Some(conn) = endpoint.pop_idle(now) {
+        return Ok(Pooled::new(conn, endpoint, true));
+    }
+    let slot = match endpoint.try_slot() {
+        Some(slot) => slot,
+        None => match wait(endpoint, now, deadline).await? {
+            Acquired::Idle(conn) => return Ok(Pooled::new(conn, endpoint, true)),
+            Acquired::Slot(slot) => slot,
+        },
+    };
+    let conn = connection::connect(endpoint, slot, deadline).await?;
+    Ok(Pooled::new(conn, endpoint, false))
 }
 
 enum Acquired {
@@ -81,6 +103,11 @@ async fn wait(
         // Register as a waiter *before* looking, so a release between the look and the
         // await still wakes us.
         notified.as_mut().enable();
+        // A drain while waiting: the freed slot must not open a connection to a removed
+        // address.
+        if endpoint.common.is_closed() {
+            return Err(PoolError::drained(endpoint.addr));
+        }
         if let Some(conn) = endpoint.pop_idle(Instant::now()) {
             return Ok(Acquired::Idle(conn));
         }
@@ -131,9 +158,14 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// Gives the connection back after a complete exchange (see the module doc).
+    /// Gives the connection back after a complete exchange (see the module doc), unless it
+    /// reached `max_requests_per_connection` or `max_lifetime`.
     pub(crate) fn release(self) {
         let Lease { mut conn, in_use } = self;
+        if let Some(reason) = in_use.endpoint.retire_reason(&conn, Instant::now()) {
+            conn.close(reason);
+            return;
+        }
         if conn.sender.is_ready() {
             in_use.endpoint.push_idle(conn);
             return;
@@ -202,27 +234,42 @@ impl Pooled {
     /// The request must be in origin form with a `Host` header; hyper writes it as is.
     /// Not bounded by time here: the caller wraps it in its response-header timeout or the
     /// deadline. Dropping the future closes the connection (reason `cancelled`) and frees
-    /// its slot. On success the connection travels inside the [`PooledBody`].
+    /// its slot. On success the connection travels inside the [`PooledBody`], and the time
+    /// to the response head goes to `PhaseMetrics::response_head_duration`.
     pub async fn send(
         self,
         request: http::Request<Body>,
     ) -> Result<http::Response<PooledBody>, SendError> {
         let Pooled { mut lease, reused } = self;
-        let metrics = &lease.in_use.endpoint.common.metrics;
+        let common = &lease.in_use.endpoint.common;
         if reused {
-            metrics.reused.inc()
+            common.metrics.reused.inc()
         } else {
-            metrics.fresh.inc()
+            common.metrics.fresh.inc()
         };
+        lease.conn.requests += 1;
+        let started = Instant::now();
         match lease.conn.sender.try_send_request(request).await {
             Ok(response) => {
+                common
+                    .options
+                    .metrics
+                    .response_head_duration
+                    .observe(started.elapsed().as_secs_f64());
                 lease.conn.on_drop = Some(CloseReason::BodyIncomplete);
                 Ok(response.map(|body| PooledBody::new(body, lease)))
             }
             Err(mut error) => {
                 let unsent_request = error.take_message();
                 let source = error.into_error();
-                let kind = classify(&source);
+                let kind = if common.abort.is_cancelled() {
+                    // A drain's grace ended and the pool dropped the connection under the
+                    // request: hyper reports its own dispatcher gone (a "user" error), but
+                    // for the request this is the connection dying mid-exchange.
+                    ErrorKind::UpstreamReset
+                } else {
+                    classify(&source)
+                };
                 lease.conn.on_drop = Some(if unsent_request.is_some() {
                     // hyper refused before writing: the peer had already closed it.
                     CloseReason::PeerClosed

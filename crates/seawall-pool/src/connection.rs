@@ -2,12 +2,14 @@
 //! that records why it closed.
 //!
 //! Lifecycle. A checkout takes a [`Slot`] (a semaphore permit) *before* connecting, so the
-//! per-endpoint cap counts connects in progress. Once the TCP connect and the (I/O-free)
-//! HTTP/1 handshake succeed, the slot moves into the spawned driver task, which runs
-//! hyper's `Connection` future. The driver ends when the connection ends, whatever the
+//! per-endpoint cap counts connects in progress. Once the TCP connect, the TLS handshake
+//! (for a TLS upstream) and the (I/O-free) HTTP/1 handshake succeed, the slot moves into
+//! the spawned driver task, which runs hyper's `Connection` future. The driver ends when the connection ends, whatever the
 //! cause: the peer closed it, it failed, or every `SendRequest` handle was dropped (hyper
-//! then shuts the connection down). So "close a connection" in this crate always means
-//! "drop its `SendRequest`", and the slot is freed exactly when the socket is gone.
+//! then shuts the connection down), or a drain's grace period ended (the driver drops the
+//! connection itself). So "close a connection" in this crate means "drop its
+//! `SendRequest`" (or, for a drain, abort its driver), and the slot is freed exactly when
+//! the socket is gone.
 //!
 //! Close accounting. Each [`Conn`] handle carries `on_drop`, the reason to record when it
 //! is dropped, updated as the connection changes phase (checked out → `cancelled`,
@@ -36,6 +38,7 @@ use crate::endpoint::Endpoint;
 use crate::error::PoolError;
 use crate::metrics::CloseReason;
 use crate::pool::Common;
+use crate::tls::Handshake;
 
 /// Marker for "no reason recorded" in [`ConnState::reason`].
 const UNSET: usize = usize::MAX;
@@ -44,7 +47,8 @@ const UNSET: usize = usize::MAX;
 pub(crate) struct ConnState {
     pub(crate) id: u64,
     common: Arc<Common>,
-    /// The reason the handle recorded when it was dropped (`UNSET` if it left it open).
+    /// The first close reason recorded: by the handle when it was dropped, or by the
+    /// driver when a drain aborted it (`UNSET` if neither did).
     reason: AtomicUsize,
     /// The driver ended with an error.
     driver_failed: AtomicBool,
@@ -59,6 +63,17 @@ pub(crate) struct ConnState {
 impl ConnState {
     pub(crate) fn is_finished(&self) -> bool {
         self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Records the close reason unless one is already recorded: the first cause wins (the
+    /// driver records `shutdown` when a drain's grace ends before the handle is dropped).
+    fn record(&self, reason: CloseReason) {
+        let _ = self.reason.compare_exchange(
+            UNSET,
+            reason.index(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// One party is done. Each party publishes what it knows *before* this `AcqRel`
@@ -94,6 +109,11 @@ pub(crate) struct Conn {
     /// The reason recorded if this handle is dropped now; `None` leaves the attribution to
     /// the driver (the peer or an error ended it). Updated as the connection changes phase.
     pub(crate) on_drop: Option<CloseReason>,
+    /// When the connection was established, for `max_lifetime`.
+    pub(crate) opened: Instant,
+    /// Requests sent on it so far, for `max_requests_per_connection`. Only the handle's
+    /// single owner touches it, so it needs no atomic.
+    pub(crate) requests: u64,
 }
 
 impl Conn {
@@ -121,7 +141,7 @@ impl Drop for Conn {
         // driver can observe the close. If the driver already ended (the peer closed
         // first), it has counted the close and this write is never read.
         if let Some(reason) = self.on_drop {
-            self.state.reason.store(reason.index(), Ordering::Release);
+            self.state.record(reason);
         }
         self.state.party_done();
     }
@@ -179,8 +199,9 @@ impl Drop for Connecting<'_> {
     }
 }
 
-/// Opens a connection to the endpoint, bounded by `connect_timeout` and the deadline, and
-/// spawns its driver, which takes over `slot`.
+/// Opens a connection to the endpoint: the TCP connect bounded by `connect_timeout` and
+/// the deadline, then, for a TLS upstream, the handshake bounded by `handshake_timeout`
+/// and the deadline. Spawns the driver, which takes over `slot`.
 pub(crate) async fn connect(
     endpoint: &Arc<Endpoint>,
     slot: Slot,
@@ -209,9 +230,42 @@ pub(crate) async fn connect(
         .observe(started.elapsed().as_secs_f64());
     configure_socket(&stream, settings.tcp_keepalive, addr);
 
+    let Some(tls) = &common.options.tls else {
+        return establish(endpoint, TokioIo::new(stream), slot).await;
+    };
+    let phase = &common.options.metrics;
+    let tls_started = Instant::now();
+    let tls_limit = tls_started + tls.handshake_timeout();
+    let limit = tls_limit.min(deadline);
+    let (stream, kind) = match tokio::time::timeout_at(limit, tls.handshake(stream, addr)).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(error)) => return Err(PoolError::tls(addr, error)),
+        Err(_) if deadline <= tls_limit => {
+            return Err(PoolError::deadline(addr, "in the TLS handshake"));
+        }
+        Err(_) => return Err(PoolError::tls_timeout(addr, tls.handshake_timeout())),
+    };
+    phase
+        .tls_handshake_duration
+        .observe(tls_started.elapsed().as_secs_f64());
+    match kind {
+        Handshake::Full => phase.tls_handshakes_full.inc(),
+        Handshake::Resumed => phase.tls_handshakes_resumed.inc(),
+    };
+    establish(endpoint, TokioIo::new(stream), slot).await
+}
+
+/// Builds the HTTP/1 sender/driver pair on a connected (and, for TLS, handshaken) stream
+/// and spawns the driver.
+async fn establish<T>(endpoint: &Arc<Endpoint>, io: T, slot: Slot) -> Result<Conn, PoolError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let common = &endpoint.common;
+    let addr = endpoint.addr;
     // For HTTP/1 the handshake does no I/O; it only builds the sender/driver pair.
     let (sender, driver) = http1::Builder::new()
-        .handshake::<_, Body>(TokioIo::new(stream))
+        .handshake::<_, Body>(io)
         .await
         .map_err(|error| PoolError::connect(addr, std::io::Error::other(error)))?;
     let state = Arc::new(ConnState {
@@ -229,6 +283,8 @@ pub(crate) async fn connect(
         sender,
         state,
         on_drop: None,
+        opened: Instant::now(),
+        requests: 0,
     })
 }
 
@@ -251,16 +307,22 @@ fn configure_socket(
     }
 }
 
-fn spawn_driver(
-    driver: http1::Connection<TokioIo<TcpStream>, Body>,
-    state: Arc<ConnState>,
-    slot: Slot,
-) {
+fn spawn_driver<T>(driver: http1::Connection<T, Body>, state: Arc<ConnState>, slot: Slot)
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     tokio::spawn(async move {
-        // The socket is closed when this await returns (the future owns it).
-        if let Err(error) = driver.await {
-            tracing::debug!(endpoint = %slot.endpoint.addr, conn = state.id, %error, "Upstream connection failed.");
-            state.driver_failed.store(true, Ordering::Release);
+        // The socket is closed when this select returns (the future owns it, and is
+        // dropped when the drain's grace period ends first).
+        let abort = state.common.abort.clone();
+        tokio::select! {
+            result = driver => {
+                if let Err(error) = result {
+                    tracing::debug!(endpoint = %slot.endpoint.addr, conn = state.id, %error, "Upstream connection failed.");
+                    state.driver_failed.store(true, Ordering::Release);
+                }
+            }
+            () = abort.cancelled() => state.record(CloseReason::Shutdown),
         }
         // Order matters: mark finished before looking in the idle stack (see
         // `ConnState::finished`), so a dead connection never lingers there. Removing it

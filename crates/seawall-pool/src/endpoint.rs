@@ -105,6 +105,8 @@ impl Endpoint {
             };
             if since + timeout <= now {
                 conn.close(CloseReason::IdleTimeout);
+            } else if self.common.options.is_past_lifetime(conn.opened, now) {
+                conn.close(CloseReason::Lifetime);
             } else if conn.sender.is_closed() {
                 // The driver is ending or ended; it attributes the close (peer_closed).
                 drop(conn);
@@ -118,12 +120,26 @@ impl Endpoint {
         }
     }
 
+    /// Why a released connection must be closed rather than kept, if it must: it reached
+    /// `max_requests_per_connection` or `max_lifetime`.
+    pub(crate) fn retire_reason(&self, conn: &Conn, now: Instant) -> Option<CloseReason> {
+        self.common
+            .options
+            .retire_reason(conn.opened, conn.requests, now)
+    }
+
     /// Returns a connection that finished its exchange and is ready for the next request.
     pub(crate) fn push_idle(&self, mut conn: Conn) {
+        let now = Instant::now();
+        // Checked again here because the ready-wait task may have taken time since
+        // `Lease::release` looked.
+        if let Some(reason) = self.retire_reason(&conn, now) {
+            conn.close(reason);
+            return;
+        }
         // Whoever removes it from the stack decides its fate; if the peer closes it first,
         // the driver reports that.
         conn.on_drop = None;
-        let now = Instant::now();
         let outcome = {
             let mut idle = self.idle();
             // Both flags are read under the lock that `shutdown`/the driver take after
@@ -170,6 +186,30 @@ impl Endpoint {
         self.common.metrics.idle.dec_by(expired.len() as i64);
         for entry in expired {
             entry.conn.close(CloseReason::IdleTimeout);
+        }
+    }
+
+    /// Closes idle connections that reached `max_lifetime`. Lifetimes are not ordered in
+    /// the stack (a connection's age is not its idle time), so this scans it; only the
+    /// sweeper calls it, and only when a lifetime is set.
+    pub(crate) fn evict_past_lifetime(&self, now: Instant) {
+        let options = &self.common.options;
+        if options.max_lifetime.is_none() {
+            return;
+        }
+        let expired: Vec<Idle> = {
+            let mut idle = self.idle();
+            let (expired, kept) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|entry| options.is_past_lifetime(entry.conn.opened, now));
+            // `partition` keeps the order, so the stack stays sorted by `since`.
+            *idle = kept;
+            expired
+        };
+        self.common.metrics.idle.dec_by(expired.len() as i64);
+        // Closed outside the lock: dropping a handle wakes its driver, which takes it.
+        for entry in expired {
+            entry.conn.close(CloseReason::Lifetime);
         }
     }
 

@@ -49,6 +49,24 @@ impl PoolError {
         }
     }
 
+    pub(crate) fn unresolved(upstream: &str) -> Self {
+        Self {
+            kind: ErrorKind::NoEndpoint,
+            endpoint: None,
+            detail: format!("no address resolved yet for upstream {upstream}"),
+            source: None,
+            tls: None,
+        }
+    }
+
+    pub(crate) fn drained(endpoint: SocketAddr) -> Self {
+        Self::new(
+            ErrorKind::NoEndpoint,
+            endpoint,
+            "the pool is drained (address removed or upstream reloaded)".to_owned(),
+        )
+    }
+
     pub(crate) fn deadline(endpoint: SocketAddr, phase: &str) -> Self {
         Self::new(
             ErrorKind::DeadlineExceeded,

@@ -7,33 +7,43 @@
 //! connection; [`Pooled::send`] yields a response whose [`PooledBody`] returns the
 //! connection at end-of-stream. Failures arrive classified as `seawall_core::ErrorKind`.
 //!
-//! Invariants (see README.md for the reasoning):
+//! [`PoolOptions`] (through [`Pool::with_options`]) adds upstream TLS ([`UpstreamTls`]),
+//! connection life limits and per-phase metrics ([`PhaseMetrics`]). [`DnsPool`] serves
+//! upstreams given as `host:port` names: one single-address [`Pool`] per resolved address,
+//! re-resolved through a [`Resolve`] implementation, removed addresses drained.
+//!
+//! Invariants (see docs/pool.md for the reasoning):
 //! - A connection is reused only after its previous response was read to the end and hyper
 //!   reports it ready; a cancelled or partially read exchange closes it.
 //! - Every open socket, connect in progress included, holds one endpoint slot, released
 //!   by the task that owns the socket when it ends; no task outlives its connection.
 //! - No lock is shared between endpoints; the per-endpoint lock is held only to push/pop.
-//! - The pool never retries and never connects speculatively.
+//! - The pool never retries and never connects speculatively. (`DnsPool::checkout` tries
+//!   the next address after a failed connect; it never resends a request.)
 
 mod body;
 mod checkout;
 mod connection;
+mod dns_pool;
 mod endpoint;
 mod error;
 mod metrics;
 mod options;
 mod pool;
+mod resolve;
 mod settings;
 mod sweeper;
 mod tls;
 
 pub use body::PooledBody;
 pub use checkout::Pooled;
+pub use dns_pool::{DnsMetrics, DnsOptions, DnsPool, HostPort, InvalidHostPort};
 pub use endpoint::EndpointSnapshot;
 pub use error::{PoolError, SendError, classify};
 pub use metrics::{CloseCounters, CloseReason, PhaseMetrics, PoolMetrics};
 pub use options::PoolOptions;
 pub use pool::Pool;
+pub use resolve::{ManualResolver, Resolve, ResolveFuture, Resolved, SystemResolver};
 pub use settings::PoolSettings;
 pub use tls::{
     ClientIdentity, PemSource, SessionStore, TlsConfigError, TlsFailure, TlsRoots, TlsSettings,

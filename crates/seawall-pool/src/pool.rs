@@ -14,7 +14,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use std::time::Duration;
+
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::endpoint::{Endpoint, EndpointSnapshot};
 use crate::metrics::{CloseReason, PoolMetrics};
@@ -30,6 +33,10 @@ pub(crate) struct Common {
     pub(crate) options: PoolOptions,
     pub(crate) next_id: AtomicU64,
     closed: AtomicBool,
+    /// Cancelled when a drain's grace period ends: every driver task watches it and drops
+    /// its connection. A token rather than a `Notify` because drivers spawned after the
+    /// cancellation must see it too.
+    pub(crate) abort: CancellationToken,
 }
 
 impl Common {
@@ -119,6 +126,7 @@ impl Pool {
             options,
             next_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
+            abort: CancellationToken::new(),
         });
         let subs = endpoints
             .iter()
@@ -166,6 +174,34 @@ impl Pool {
         for endpoint in self.shared().endpoints.iter() {
             endpoint.close_idle(CloseReason::Shutdown);
         }
+    }
+
+    /// Drains the pool: closes idle connections now (reason `shutdown`), refuses new
+    /// checkouts (on every clone: `NoEndpoint`), lets exchanges in flight finish (their
+    /// connections then close instead of returning), and closes whatever is still open
+    /// after `grace` (reason `shutdown`; the request on it fails).
+    ///
+    /// Used when DNS drops an address; also usable when a reload removes an upstream
+    /// whose requests must not run forever.
+    pub fn drain(self, grace: Duration) {
+        let common = Arc::clone(&self.shared().common);
+        self.shared().shutdown();
+        drop(self);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // The task holds only `Common`, not the endpoints, so it keeps no connection
+            // alive; it ends at the grace deadline whatever happens.
+            runtime.spawn(async move {
+                tokio::time::sleep(grace).await;
+                common.abort.cancel();
+            });
+        } else {
+            common.abort.cancel();
+        }
+    }
+
+    /// True once the pool was drained (or its last handle dropped).
+    pub fn is_closed(&self) -> bool {
+        self.shared().common.is_closed()
     }
 
     /// Per-endpoint counts for the admin API, in endpoint order. Each endpoint is read

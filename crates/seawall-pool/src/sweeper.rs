@@ -1,4 +1,5 @@
-//! The background task that closes idle connections after `idle_timeout`.
+//! The background task that closes idle connections after `idle_timeout`, and idle ones
+//! that reached `max_lifetime`.
 //!
 //! One task per pool, ticking at `PoolSettings::sweep_interval`. It is only a janitor:
 //! checkout also refuses expired connections, so the sweeper's timing decides when idle
@@ -28,11 +29,12 @@ async fn run(shared: Arc<Shared>) {
         if shared.common.is_closed() {
             break;
         }
-        let Some(cutoff) = Instant::now().checked_sub(timeout) else {
-            continue;
-        };
+        let now = Instant::now();
         for endpoint in shared.endpoints.iter() {
-            endpoint.evict_idle_since(cutoff);
+            if let Some(cutoff) = now.checked_sub(timeout) {
+                endpoint.evict_idle_since(cutoff);
+            }
+            endpoint.evict_past_lifetime(now);
         }
     }
 }

@@ -18,8 +18,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::{ClientSessionMemoryCache, ClientSessionStore, Resumption};
-use rustls::{CertificateError, ClientConfig, HandshakeKind, RootCertStore};
+use rustls::client::{
+    ClientSessionMemoryCache, ClientSessionStore, ResolvesClientCert, Resumption,
+    VerifierBuilderError, WebPkiServerVerifier,
+};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{CertificateError, ClientConfig, HandshakeKind, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use seawall_core::ErrorKind;
@@ -133,9 +137,9 @@ impl Default for TlsSettings {
 
 /// The TLS session cache of one upstream: a cheap handle around a shared store.
 ///
-/// Keep one per upstream *across config reloads* and pass it to every [`UpstreamTls::new`]
-/// for that upstream: sessions live in the store, not in the client config, so the next
-/// pool resumes where the previous one left off.
+/// Sessions live in the store, not in the client configuration. To resume them after a
+/// config reload, keep the previous [`UpstreamTls`] and call [`UpstreamTls::reload`],
+/// which carries the store over (see there for why the store alone is not enough).
 #[derive(Clone)]
 pub struct SessionStore(Arc<dyn ClientSessionStore>);
 
@@ -192,42 +196,121 @@ pub enum TlsConfigError {
     /// that does not match the client certificate).
     #[error("invalid TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    /// No usable trust anchor among the roots.
+    #[error("invalid TLS roots: {0}")]
+    Roots(#[from] VerifierBuilderError),
 }
 
 /// The TLS side of one upstream's pool: one client configuration (shared by every
 /// connection), the server name and the handshake bound. Cheap to clone.
+///
+/// Resumption across reloads. rustls resumes a stored session only if the new
+/// configuration has *the same* certificate verifier and client-certificate resolver
+/// (compared by pointer: a session proven against one trust configuration must not be
+/// resumed under another). So a configuration rebuilt with [`UpstreamTls::new`] never
+/// resumes the previous one's sessions, even with the same [`SessionStore`]; rebuild with
+/// [`UpstreamTls::reload`] instead, which keeps the verifier while the trusted roots are
+/// byte-for-byte the same and the resolver while the client identity is.
 #[derive(Clone)]
 pub struct UpstreamTls {
     connector: TlsConnector,
     config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
     handshake_timeout: Duration,
+    sessions: SessionStore,
+    trust: Trust,
+    identity: Identity,
+}
+
+/// The roots as loaded (`None`: webpki-roots) and the verifier built from them.
+#[derive(Clone)]
+struct Trust {
+    roots: Option<Vec<CertificateDer<'static>>>,
+    verifier: Arc<WebPkiServerVerifier>,
+}
+
+/// The client certificate chain and key DER as loaded (`None`: no client certificate) and
+/// the resolver built from them.
+#[derive(Clone)]
+struct Identity {
+    loaded: Option<(Vec<CertificateDer<'static>>, Vec<u8>)>,
+    resolver: Arc<dyn ResolvesClientCert>,
 }
 
 impl UpstreamTls {
-    /// Builds the client configuration. Reads PEM files now, so errors surface at config
-    /// load, not on the first request.
+    /// Builds the client configuration, storing sessions in `sessions`. Reads PEM files
+    /// now, so errors surface at config load, not on the first request.
     pub fn new(settings: &TlsSettings, sessions: &SessionStore) -> Result<Self, TlsConfigError> {
-        let mut roots = RootCertStore::empty();
-        match &settings.roots {
-            TlsRoots::WebPki => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-            TlsRoots::Pem(source) => {
-                for cert in source.certificates("CA certificates")? {
-                    roots.add(cert)?;
-                }
-            }
-        }
+        Self::build(settings, sessions, None)
+    }
+
+    /// Builds the configuration for new `settings` (a config reload), keeping this one's
+    /// session store, and its verifier and client-certificate resolver when the loaded
+    /// roots and identity are unchanged, so that connections of the new pool resume the
+    /// sessions of the old one. PEM files are read again: a rotated CA or client
+    /// certificate takes effect (and, correctly, starts with full handshakes).
+    pub fn reload(&self, settings: &TlsSettings) -> Result<Self, TlsConfigError> {
+        Self::build(settings, &self.sessions, Some(self))
+    }
+
+    fn build(
+        settings: &TlsSettings,
+        sessions: &SessionStore,
+        previous: Option<&UpstreamTls>,
+    ) -> Result<Self, TlsConfigError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-        let mut config = match &settings.client_identity {
-            None => builder.with_no_client_auth(),
-            Some(identity) => builder.with_client_auth_cert(
-                identity.cert_chain.certificates("client certificates")?,
-                identity.key.private_key()?,
-            )?,
+        let roots = match &settings.roots {
+            TlsRoots::WebPki => None,
+            TlsRoots::Pem(source) => Some(source.certificates("CA certificates")?),
         };
+        let trust = match previous {
+            Some(previous) if previous.trust.roots == roots => previous.trust.clone(),
+            _ => {
+                let mut store = RootCertStore::empty();
+                match &roots {
+                    None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+                    Some(certs) => {
+                        for cert in certs {
+                            store.add(cert.clone())?;
+                        }
+                    }
+                }
+                let verifier = WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(store),
+                    Arc::clone(&provider),
+                )
+                .build()?;
+                Trust { roots, verifier }
+            }
+        };
+        let loaded = match &settings.client_identity {
+            None => None,
+            Some(identity) => Some((
+                identity.cert_chain.certificates("client certificates")?,
+                identity.key.private_key()?.secret_der().to_vec(),
+            )),
+        };
+        let identity = match previous {
+            Some(previous) if previous.identity.loaded == loaded => previous.identity.clone(),
+            _ => {
+                let resolver: Arc<dyn ResolvesClientCert> = match &loaded {
+                    None => Arc::new(NoClientCert),
+                    Some((chain, key)) => {
+                        let key = PrivateKeyDer::try_from(key.clone()).map_err(|error| {
+                            TlsConfigError::Rustls(rustls::Error::General(error.to_owned()))
+                        })?;
+                        // `from_der` also checks that the key matches the certificate.
+                        let certified = CertifiedKey::from_der(chain.clone(), key, &provider)?;
+                        Arc::new(SingleCertAndKey::from(certified))
+                    }
+                };
+                Identity { loaded, resolver }
+            }
+        };
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_webpki_verifier(Arc::clone(&trust.verifier))
+            .with_client_cert_resolver(Arc::clone(&identity.resolver));
         config.alpn_protocols = settings.alpn.clone();
         config.resumption = Resumption::store(Arc::clone(&sessions.0));
         let server_name = match &settings.server_name {
@@ -243,12 +326,30 @@ impl UpstreamTls {
             config,
             server_name,
             handshake_timeout: settings.handshake_timeout,
+            sessions: sessions.clone(),
+            trust,
+            identity,
         })
+    }
+
+    /// This configuration with `host` as the server name if none was set: a DNS-named
+    /// upstream is checked against its name, not its addresses.
+    pub(crate) fn or_server_name(&self, host: &str) -> UpstreamTls {
+        let mut tls = self.clone();
+        if tls.server_name.is_none() {
+            tls.server_name = ServerName::try_from(host.to_owned()).ok();
+        }
+        tls
     }
 
     /// The rustls configuration every connection of the pool uses.
     pub fn client_config(&self) -> &Arc<ClientConfig> {
         &self.config
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
     }
 
     /// The handshake bound.
@@ -272,6 +373,21 @@ impl UpstreamTls {
             _ => Handshake::Full,
         };
         Ok((stream, kind))
+    }
+}
+
+/// Sends no client certificate. Our own type rather than `with_no_client_auth()`, because
+/// the resolver must be one long-lived `Arc` for resumption across reloads.
+#[derive(Debug)]
+struct NoClientCert;
+
+impl ResolvesClientCert for NoClientCert {
+    fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
     }
 }
 

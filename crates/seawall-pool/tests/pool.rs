@@ -631,3 +631,42 @@ async fn send_future_can_run_on_another_task() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, Bytes::from_static(b"hello"));
 }
+
+#[tokio::test]
+async fn drained_pool_closes_idle_connections_refuses_checkouts_and_lets_exchanges_finish() {
+    let mut upstream = RawUpstream::start(Script::KeepAlive).await;
+    let (pool, metrics) = pool(upstream.addr, settings());
+    roundtrip(&pool, "/").await;
+    let busy = pool.checkout(0, in_secs(10)).await.unwrap();
+    assert!(busy.is_reused());
+    let other_clone = pool.clone();
+    let opened_second = pool.checkout(0, in_secs(10)).await.unwrap();
+    assert!(!opened_second.is_reused());
+    drop(opened_second); // closed: cancelled
+    roundtrip(&pool, "/").await; // leaves one idle connection again
+    pool.drain(Duration::from_secs(30));
+    // The idle connection closes at once.
+    eventually(WAIT, "idle connection closed as shutdown", || {
+        metrics.closed.get(CloseReason::Shutdown).get() == 1
+    })
+    .await;
+    let error = other_clone.checkout(0, in_secs(10)).await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::NoEndpoint, "{error}");
+    assert!(other_clone.is_closed());
+    // The checked-out connection still carries its request, then closes.
+    let body = busy
+        .send(get("/"))
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(body.to_bytes(), Bytes::from_static(b"ok"));
+    eventually(WAIT, "busy connection closed after its exchange", || {
+        metrics.closed.get(CloseReason::Shutdown).get() == 2
+    })
+    .await;
+    upstream.next_eof(WAIT).await;
+    assert_eq!(other_clone.snapshot()[0].open, 0);
+}

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod tls;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use seawall_core::Body;
-use seawall_pool::{Pool, PoolMetrics, PoolSettings};
+use seawall_pool::{Pool, PoolMetrics, PoolOptions, PoolSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -28,7 +30,12 @@ pub struct HyperUpstream {
 
 impl HyperUpstream {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Listens on `addr` (e.g. another loopback address).
+    pub async fn start_at(addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepts = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&accepts);
@@ -93,7 +100,12 @@ pub struct RawUpstream {
 
 impl RawUpstream {
     pub async fn start(script: Script) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at(script, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Listens on `addr` (e.g. another loopback address).
+    pub async fn start_at(script: Script, addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, seen) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -178,6 +190,44 @@ pub fn pool(addr: SocketAddr, settings: PoolSettings) -> (Pool, PoolMetrics) {
         Pool::new("test", vec![addr], settings, metrics.clone()),
         metrics,
     )
+}
+
+/// A pool on one endpoint with `options`; the returned handles are the ones it updates.
+pub fn pool_with(
+    addr: SocketAddr,
+    settings: PoolSettings,
+    options: PoolOptions,
+) -> (Pool, PoolMetrics) {
+    let metrics = PoolMetrics::unregistered();
+    (
+        Pool::with_options("test", vec![addr], settings, metrics.clone(), options),
+        metrics,
+    )
+}
+
+/// A listener that accepts connections and never sends a byte, keeping them open.
+pub async fn mute_listener() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// The error and every source below it, joined, for asserting on the detail.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(current) = source {
+        text.push_str(" / ");
+        text.push_str(&current.to_string());
+        source = current.source();
+    }
+    text
 }
 
 pub fn empty() -> Body {
