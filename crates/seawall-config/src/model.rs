@@ -9,7 +9,13 @@ use std::{collections::BTreeMap, net::SocketAddr};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::units::{ByteSize, HumanDuration};
+use crate::{
+    policy::{
+        BalancerKind, BreakerConfig, ConcurrencyConfig, FallbackConfig, OutlierConfig,
+        RetryBudgetConfig, RetryConfig,
+    },
+    units::{ByteSize, HumanDuration},
+};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -94,8 +100,57 @@ pub struct ListenerConfig {
     /// Open connections beyond this are answered 503 and closed.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// TLS termination (HTTPS, HTTP/2 by ALPN); off unless set, and then the port speaks
+    /// only TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTlsConfig>,
     /// Routes, matched by host then longest path prefix.
     pub routes: Vec<RouteConfig>,
+}
+
+/// TLS termination on a listener (`listeners[].tls`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsConfig {
+    /// PEM file with the certificate chain, leaf first. Read at start and on every reload,
+    /// so a renewed certificate takes effect with a reload.
+    pub cert_file: std::path::PathBuf,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
+    /// Protocols offered by ALPN, in order of preference.
+    #[serde(default = "default_alpn")]
+    pub alpn: Vec<AlpnProtocol>,
+    /// From accept to the end of the TLS handshake; slower handshakes are cut.
+    #[serde(default = "default_tls_handshake_timeout")]
+    pub handshake_timeout: HumanDuration,
+}
+
+/// An application protocol a TLS listener offers by ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AlpnProtocol {
+    /// HTTP/2.
+    #[serde(rename = "h2")]
+    H2,
+    /// HTTP/1.1.
+    #[serde(rename = "http/1.1")]
+    Http11,
+}
+
+impl AlpnProtocol {
+    /// The protocol id sent on the wire (and written in config).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlpnProtocol::H2 => "h2",
+            AlpnProtocol::Http11 => "http/1.1",
+        }
+    }
+}
+
+fn default_alpn() -> Vec<AlpnProtocol> {
+    vec![AlpnProtocol::H2, AlpnProtocol::Http11]
+}
+fn default_tls_handshake_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
 }
 
 fn default_header_read_timeout() -> HumanDuration {
@@ -135,6 +190,13 @@ pub struct RouteConfig {
     /// Middleware layers, in order, outermost first.
     #[serde(default)]
     pub middleware: Vec<MiddlewareConfig>,
+    /// Retries of failed tries; off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryConfig>,
+    /// The answer when the upstream cannot give one (breaker open, shed, connection
+    /// failures, timeouts); off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackConfig>,
 }
 
 fn default_route_timeout() -> HumanDuration {
@@ -226,7 +288,7 @@ pub struct HeaderEdits {
 pub struct UpstreamConfig {
     /// Unique name, referenced by routes.
     pub name: String,
-    /// `ip:port` endpoints, used round-robin.
+    /// `ip:port` endpoints; `balancer` picks one per try.
     pub endpoints: Vec<String>,
     /// Per-phase timeouts of each attempt.
     #[serde(default)]
@@ -234,6 +296,21 @@ pub struct UpstreamConfig {
     /// The connection pool kept per endpoint.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// How the endpoint of each try is chosen: `p2c_ewma` (default) or `round_robin`.
+    #[serde(default)]
+    pub balancer: BalancerKind,
+    /// Circuit breaker over this upstream's outcomes; off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerConfig>,
+    /// Ejection of endpoints that keep failing; off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<OutlierConfig>,
+    /// Bulkhead: the most tries running at once, and how many may wait; off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencyConfig>,
+    /// Retry budget shared by every route retrying against this upstream.
+    #[serde(default)]
+    pub retry_budget: RetryBudgetConfig,
 }
 
 /// Per-phase upstream timeouts.

@@ -43,6 +43,9 @@ pub enum ErrorKind {
     LayerStalled,
     /// The gateway is at a configured capacity limit (e.g. a listener's `max_connections`).
     Overloaded,
+    /// The upstream's circuit breaker is open (or half-open with every probe slot taken):
+    /// the request was refused without being sent.
+    CircuitOpen,
     /// A panic or a bug inside the gateway while handling this request.
     Internal,
     /// The client went away before the response was complete (logged, never sent).
@@ -51,7 +54,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::NoRoute,
         ErrorKind::NoEndpoint,
         ErrorKind::PoolExhausted,
@@ -66,6 +69,7 @@ impl ErrorKind {
         ErrorKind::BadRequest,
         ErrorKind::LayerStalled,
         ErrorKind::Overloaded,
+        ErrorKind::CircuitOpen,
         ErrorKind::Internal,
         ErrorKind::ClientClosed,
     ];
@@ -88,6 +92,7 @@ impl ErrorKind {
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::LayerStalled => "layer_stalled",
             ErrorKind::Overloaded => "overloaded",
+            ErrorKind::CircuitOpen => "circuit_open",
             ErrorKind::Internal => "internal",
             ErrorKind::ClientClosed => "client_closed",
         }
@@ -98,9 +103,10 @@ impl ErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorKind::NoRoute => StatusCode::NOT_FOUND,
-            ErrorKind::NoEndpoint | ErrorKind::PoolExhausted | ErrorKind::Overloaded => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorKind::NoEndpoint
+            | ErrorKind::PoolExhausted
+            | ErrorKind::Overloaded
+            | ErrorKind::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::ConnectTimeout
             | ErrorKind::ResponseHeaderTimeout
             | ErrorKind::DeadlineExceeded
@@ -145,6 +151,9 @@ impl ErrorKind {
                 "a middleware layer held the request until the deadline without forwarding or answering"
             }
             ErrorKind::Overloaded => "the gateway is at a configured capacity limit",
+            ErrorKind::CircuitOpen => {
+                "the upstream's circuit breaker is open; the request was not sent"
+            }
             ErrorKind::Internal => "a panic or internal error while handling the request",
             ErrorKind::ClientClosed => "the client went away before the response was complete",
         }
@@ -177,6 +186,9 @@ pub struct GatewayError {
     pub kind: ErrorKind,
     /// Human-readable detail for logs and the response body.
     pub detail: String,
+    /// When the client may usefully try again (sent as `retry-after`), e.g. the time left
+    /// in an open circuit breaker's open period.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl GatewayError {
@@ -185,7 +197,14 @@ impl GatewayError {
         Self {
             kind,
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, with a `retry-after` hint for the client.
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after);
+        self
     }
 }
 
@@ -194,6 +213,7 @@ impl From<ErrorKind> for GatewayError {
         Self {
             kind,
             detail: kind.description().to_owned(),
+            retry_after: None,
         }
     }
 }

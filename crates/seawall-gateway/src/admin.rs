@@ -1,5 +1,6 @@
 //! The admin API, on its own listener: `/metrics`, `/healthz`, `/readyz`, `/config`,
-//! `/upstreams` (pool state per endpoint), `POST /reload`.
+//! `/upstreams` (pool, balancer and outlier state per endpoint; bulkhead and retry budget),
+//! `/breakers` (each upstream's circuit breaker and its window), `POST /reload`.
 //!
 //! Security by default: the admin listener must be loopback unless a bearer token is
 //! configured (the process refuses to start otherwise); `/config` and `POST /reload` need
@@ -19,7 +20,7 @@ use axum::{
 use seawall_config::AdminConfig;
 use serde_json::json;
 
-use crate::{gateway::Inner, middleware::debug::token_matches};
+use crate::{gateway::Inner, middleware::debug::token_matches, runtime::Upstream};
 
 struct AdminState {
     inner: Arc<Inner>,
@@ -69,6 +70,7 @@ pub async fn start(
         .route("/readyz", get(readyz))
         .route("/config", get(config_view))
         .route("/upstreams", get(upstreams))
+        .route("/breakers", get(breakers))
         .route("/reload", post(reload))
         .with_state(state);
     tokio::spawn(async move {
@@ -163,29 +165,128 @@ async fn upstreams(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Resp
         return r;
     }
     let rt = s.inner.runtime.load_full();
-    let upstreams: Vec<_> = rt
+    let upstreams: Vec<_> = rt.upstreams.values().map(|u| upstream_view(u)).collect();
+    Json(json!({ "generation": rt.generation, "upstreams": upstreams })).into_response()
+}
+
+fn upstream_view(u: &Upstream) -> serde_json::Value {
+    let (load, outlier) = u.picker.snapshot();
+    let endpoints: Vec<_> = u
+        .pool
+        .snapshot()
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut v = json!({
+                "address": e.addr.to_string(),
+                "state": "active",
+                "idle": e.idle,
+                "in_use": e.in_use,
+                "connecting": e.connecting,
+                "open": e.open,
+            });
+            if let Some(l) = load.as_ref().and_then(|l| l.get(i)) {
+                v["rtt_estimate_ms"] = json!(l.rtt_estimate.as_secs_f64() * 1e3);
+                v["pending"] = json!(l.pending);
+                v["cost"] = json!(l.cost);
+                v["picks"] = json!(l.picks);
+            }
+            if let Some(o) = outlier.as_ref().and_then(|o| o.endpoints.get(i)) {
+                let ejected = o.ejection_left.is_some();
+                v["state"] = json!(if ejected { "ejected" } else { "active" });
+                v["consecutive_failures"] = json!(o.consecutive_failures);
+                v["times_ejected"] = json!(o.times_ejected);
+                v["ejection_left_ms"] = json!(o.ejection_left.map(|d| d.as_millis() as u64));
+            }
+            v
+        })
+        .collect();
+    let budget = u.budget.snapshot();
+    let mut v = json!({
+        "name": u.name,
+        "balancer": u.config.balancer.as_str(),
+        "endpoints": endpoints,
+        "retry_budget": {
+            "requests": budget.requests,
+            "retries": budget.retries,
+            "available": budget.available,
+            "withdrawn_total": budget.withdrawn_total,
+            "refused_total": budget.refused_total,
+        },
+    });
+    if let Some(b) = &u.bulkhead {
+        let b = b.snapshot();
+        v["concurrency"] = json!({
+            "active": b.active,
+            "pending": b.pending,
+            "max_concurrent": b.max_concurrent,
+            "max_pending": b.max_pending,
+        });
+    }
+    if let Some(o) = &outlier {
+        v["outlier"] = json!({
+            "ejected": o.ejected,
+            "max_ejected": o.max_ejected,
+            "ejections_total": o.ejections_total,
+            "skipped_total": o.skipped_total,
+        });
+    }
+    v
+}
+
+async fn breakers(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&s, &headers, false) {
+        return r;
+    }
+    let rt = s.inner.runtime.load_full();
+    let now = tokio::time::Instant::now();
+    let breakers: Vec<_> = rt
         .upstreams
         .values()
-        .map(|u| {
-            let endpoints: Vec<_> = u
-                .pool
-                .snapshot()
-                .into_iter()
-                .map(|e| {
+        .filter_map(|u| Some((u, u.breaker.as_ref()?)))
+        .map(|(u, b)| {
+            let snap = b.snapshot();
+            let c = snap.counters;
+            let transitions: Vec<_> = snap
+                .recent_transitions
+                .iter()
+                .map(|t| {
                     json!({
-                        "address": e.addr.to_string(),
-                        "state": "active",
-                        "idle": e.idle,
-                        "in_use": e.in_use,
-                        "connecting": e.connecting,
-                        "open": e.open,
+                        "from": t.from.as_str(),
+                        "to": t.to.as_str(),
+                        "cause": t.cause.as_str(),
+                        "ago_ms": now.saturating_duration_since(t.at).as_millis() as u64,
                     })
                 })
                 .collect();
-            json!({ "name": u.name, "endpoints": endpoints })
+            json!({
+                "upstream": u.name,
+                "state": snap.state.as_str(),
+                "window": {
+                    "calls": snap.window.calls,
+                    "failures": snap.window.failures,
+                    "slow_calls": snap.window.slow_calls,
+                    "failure_ratio": snap.window.failure_ratio(),
+                    "slow_call_ratio": snap.window.slow_call_ratio(),
+                },
+                "consecutive_trips": snap.consecutive_trips,
+                "retry_after_ms": snap.retry_after.map(|d| d.as_millis() as u64),
+                "probes_in_flight": snap.probes_in_flight,
+                "counters": {
+                    "admitted": c.admitted,
+                    "rejected": c.rejected,
+                    "successes": c.successes,
+                    "failures": c.failures,
+                    "slow_calls": c.slow_calls,
+                    "stale_outcomes": c.stale_outcomes,
+                    "released": c.released,
+                    "transitions": c.transitions,
+                },
+                "recent_transitions": transitions,
+            })
         })
         .collect();
-    Json(json!({ "generation": rt.generation, "upstreams": upstreams })).into_response()
+    Json(json!({ "generation": rt.generation, "breakers": breakers })).into_response()
 }
 
 async fn reload(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {

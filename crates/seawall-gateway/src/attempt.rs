@@ -8,8 +8,9 @@
 //! 4. response head, bounded by `timeouts.response_header` → `response_header_timeout`.
 //!
 //! Each inner timeout only applies when it would fire before the deadline; otherwise the
-//! deadline fires first and is what gets reported. Retries (a later policy) will wrap this
-//! function, one call per try.
+//! deadline fires first and is what gets reported. The policies (`crate::policy`) wrap this
+//! function, one call per try: they pick the endpoint, and `cx.deadline` is the try's
+//! deadline while it runs.
 
 use std::{
     pin::{Pin, pin},
@@ -33,15 +34,17 @@ use crate::{
     runtime::Upstream,
 };
 
-/// Sends `req` to one endpoint of `upstream` and returns the response head with its
-/// streaming body.
+/// Sends `req` to endpoint `index` of `upstream` and returns the response head with its
+/// streaming body. When the pool hands the request back unwritten, it is put in `unsent`.
 pub async fn attempt(
     upstream: &Upstream,
+    index: usize,
     req: Request<Body>,
     cx: &mut RequestContext,
+    unsent: &mut Option<Request<Body>>,
 ) -> Result<Response<Outgoing>, GatewayError> {
     let started = cx.trace.is_some().then(Instant::now);
-    let result = attempt_inner(upstream, req, cx).await;
+    let result = attempt_inner(upstream, index, req, cx, unsent).await;
     if let (Some(started), Some(trace)) = (started, cx.trace.as_mut()) {
         let (outcome, mut extra) = match &result {
             Ok(_) => ("ok", String::new()),
@@ -60,15 +63,11 @@ pub async fn attempt(
 
 async fn attempt_inner(
     upstream: &Upstream,
+    index: usize,
     mut req: Request<Body>,
     cx: &mut RequestContext,
+    unsent: &mut Option<Request<Body>>,
 ) -> Result<Response<Outgoing>, GatewayError> {
-    let index = upstream.next_endpoint().ok_or_else(|| {
-        GatewayError::new(
-            ErrorKind::NoEndpoint,
-            format!("upstream `{}` has no endpoints", upstream.name),
-        )
-    })?;
     let pooled = upstream
         .pool
         .checkout(index, cx.deadline)
@@ -84,6 +83,7 @@ async fn attempt_inner(
     prepare_upstream_request(
         &mut req,
         cx.client,
+        cx.conn.is_tls(),
         cx.deadline.saturating_duration_since(now),
     );
     // Found by tests/timeouts.rs: the response_header timer used to start before the
@@ -135,7 +135,10 @@ async fn attempt_inner(
             }
         }
     };
-    let mut resp = result.map_err(|e| GatewayError::new(e.kind, e.to_string()))?;
+    let mut resp = result.map_err(|mut e| {
+        *unsent = e.unsent_request.take();
+        GatewayError::new(e.kind, e.to_string())
+    })?;
     strip_hop_by_hop(resp.headers_mut());
     Ok(resp.map(|body| Outgoing::Upstream { body }))
 }

@@ -26,13 +26,13 @@ use seawall_core::{Body, ErrorKind, GatewayError, deadline::inbound_budget};
 use tokio::time::{Instant, timeout_at};
 
 use crate::{
-    attempt::attempt,
     body::{Outgoing, RequestBody, ResponseBody},
     chain::ChainOutcome,
     context::{RequestContext, Stage},
     error_response::error_response,
     listener::ConnState,
     middleware::debug::{SEAWALL_DEBUG, token_matches},
+    policy::{self, breaker::retry_after_secs, fallback::RouteFallback},
     routing::request_host,
     runtime::{Route, Runtime},
 };
@@ -179,7 +179,12 @@ async fn respond(
         Err(e) => {
             cx.fail(e.kind, e.detail);
             let stalled = (e.kind == ErrorKind::LayerStalled).then(|| route.chain.name(entered));
-            error_response(e.kind, stalled)
+            let mut resp = error_response(e.kind, stalled);
+            if let Some(after) = e.retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after_secs(after).into());
+            }
+            resp
         }
     };
     let (mut head, mut body) = resp.into_parts();
@@ -306,7 +311,24 @@ async fn run(
     match route.chain.run_request(req, cx).await {
         ChainOutcome::Forward(req) => {
             let result = match &route.upstream {
-                Some(upstream) => attempt(upstream, req, cx).await,
+                Some(upstream) => {
+                    let result = policy::retry::forward(
+                        route.retry.as_ref(),
+                        &route.name,
+                        upstream,
+                        req,
+                        cx,
+                    )
+                    .await;
+                    match (result, &route.fallback) {
+                        (Err(e), Some(fallback)) if RouteFallback::covers(e.kind) => {
+                            route.shared.metrics.fallback(&route.name, e.kind);
+                            tracing::debug!(route = %route.name, error = %e, "Served the route's fallback.");
+                            Ok(fallback.respond(e.kind))
+                        }
+                        (result, _) => result,
+                    }
+                }
                 None => Err(GatewayError::from(ErrorKind::NoRoute)),
             };
             (result, route.chain.len())

@@ -68,8 +68,14 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Turns a client request into the request sent upstream.
-pub fn prepare_upstream_request(req: &mut Request<Body>, client: SocketAddr, budget: Duration) {
+/// Turns a client request into the request sent upstream. `tls`: the client connected over
+/// TLS, so `x-forwarded-proto` says `https`.
+pub fn prepare_upstream_request(
+    req: &mut Request<Body>,
+    client: SocketAddr,
+    tls: bool,
+    budget: Duration,
+) {
     let grpc = is_grpc(req.headers());
     let had_grpc_timeout = req.headers().contains_key(GRPC_TIMEOUT);
     // HTTP/2 clients send the authority in the URI, not in Host; the upstream speaks HTTP/1.1
@@ -96,7 +102,9 @@ pub fn prepare_upstream_request(req: &mut Request<Body>, client: SocketAddr, bud
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);
     append_forwarded_for(headers, client);
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    // Replaces any value the client sent: only the gateway knows how the client connected.
+    let proto = if tls { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     headers.insert(SEAWALL_TIMEOUT_MS, format_timeout_ms(budget));
     if grpc || had_grpc_timeout {
         headers.insert(GRPC_TIMEOUT, format_grpc_timeout(budget));

@@ -273,7 +273,9 @@ impl Inner {
     pub async fn apply(&self, config: Config) -> Result<u64, String> {
         let mut running = self.listeners.lock().await;
         let old = self.runtime.load_full();
-        if *old.config == config {
+        // An unchanged config still rebuilds when a TLS listener's certificate or key file
+        // changed: that is how a renewed certificate is picked up (`POST /reload`, SIGHUP).
+        if *old.config == config && !old.tls_files_changed() {
             self.shared.metrics.reload("unchanged");
             return Ok(old.generation);
         }
@@ -315,6 +317,18 @@ impl Inner {
         }
 
         let config = new.config.clone();
+        for l in &new.listeners {
+            let (Some(tls), Some(before)) = (&l.tls, old.listener(&l.name)) else {
+                continue;
+            };
+            let same = before
+                .tls
+                .as_ref()
+                .is_some_and(|b| Arc::ptr_eq(b.server_config(), tls.server_config()));
+            if !same {
+                tracing::info!(listener = %l.name, "TLS certificate (re)loaded; new connections use it.");
+            }
+        }
         self.runtime.store(Arc::new(new));
 
         running.retain(|r| {

@@ -16,12 +16,15 @@ mod edge;
 mod error_response;
 mod forwarding;
 mod gateway;
+pub mod histogram;
 mod listener;
 pub mod metrics;
 pub mod middleware;
 mod outcome;
+pub mod policy;
 pub mod routing;
 pub mod runtime;
+pub mod tls;
 mod watch;
 
 pub use gateway::{ConfigOverride, Gateway, GatewayOptions};

@@ -1,5 +1,11 @@
-//! Client-facing listeners: accept, connection limits, HTTP/1.1 + h2c on one port, and the
-//! per-connection watchdog for the header-read and idle timeouts.
+//! Client-facing listeners: accept, connection limits, HTTP/1.1 + h2c on one port (or, with
+//! `tls`, HTTPS with HTTP/2 or HTTP/1.1 as ALPN chose), and the per-connection watchdog for
+//! the header-read and idle timeouts.
+//!
+//! A TLS connection first completes its handshake under `tls.handshake_timeout`
+//! ([`crate::tls`]); after that it is served exactly like a plaintext one, with the
+//! watchdog watching the *decrypted* bytes (TLS records that carry no request, such as
+//! alerts, neither start nor extend a request head).
 //!
 //! Why our own watchdog: hyper's `header_read_timeout` starts when a connection begins
 //! waiting for a request head, so on keep-alive connections it also cuts the idle gap
@@ -38,6 +44,7 @@ use crate::{
     edge::{self, ConnShared},
     metrics::{DownstreamCloseLabels, ListenerLabel, Metrics},
     runtime::{ListenerSettings, Runtime},
+    tls::{HandshakeFailure, ListenerTls},
 };
 
 /// Timing state of one client connection, shared by the socket wrapper, the request
@@ -53,6 +60,8 @@ pub struct ConnState {
     /// timer does not apply to them.
     http2: AtomicBool,
     first_read: AtomicBool,
+    /// The connection arrived over TLS (`x-forwarded-proto: https`).
+    tls: bool,
     /// Set when the gateway is shutting down: responses then carry `connection: close`.
     pub draining: AtomicBool,
     /// Wakes the guard of a draining connection when its last request ends.
@@ -62,8 +71,9 @@ pub struct ConnState {
 const NONE: u64 = u64::MAX;
 
 impl ConnState {
-    fn new() -> Self {
+    fn new(tls: bool) -> Self {
         Self {
+            tls,
             base: Instant::now(),
             in_flight: AtomicU32::new(0),
             idle_since: AtomicU64::new(0),
@@ -98,6 +108,17 @@ impl ConnState {
     /// True once the gateway is shutting down.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// True when the client connected over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The connection becomes usable now (its TLS handshake finished): the idle timer
+    /// starts here, not at accept, so a slow handshake does not eat into it.
+    fn ready(&self) {
+        self.idle_since.store(self.now(), Ordering::Release);
     }
 
     fn on_read(&self, bytes: &[u8]) {
@@ -170,15 +191,16 @@ impl CloseReason {
 }
 
 pin_project_lite::pin_project! {
-    /// A client socket that stamps [`ConnState`] whenever bytes arrive.
-    pub struct WatchedStream {
+    /// A client connection (a socket, or the TLS stream over it) that stamps [`ConnState`]
+    /// whenever request bytes arrive.
+    pub struct WatchedStream<S> {
         #[pin]
-        inner: TcpStream,
+        inner: S,
         state: Arc<ConnState>,
     }
 }
 
-impl AsyncRead for WatchedStream {
+impl<S: AsyncRead> AsyncRead for WatchedStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -194,7 +216,7 @@ impl AsyncRead for WatchedStream {
     }
 }
 
-impl AsyncWrite for WatchedStream {
+impl<S: AsyncWrite> AsyncWrite for WatchedStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -284,7 +306,12 @@ impl Acceptor {
             };
             if open.load(Ordering::Acquire) >= l.settings.max_connections {
                 rejected.inc();
-                self.tracker.spawn(reject(stream));
+                if l.tls.is_none() {
+                    self.tracker.spawn(reject(stream));
+                }
+                // A TLS client cannot read a plaintext 503, and a handshake just to send
+                // one would spend CPU exactly when the gateway is overloaded: the
+                // connection is closed (dropped) instead.
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -297,9 +324,10 @@ impl Acceptor {
                     runtime: self.runtime.clone(),
                     listener: self.name.clone(),
                     client: peer,
-                    conn: Arc::new(ConnState::new()),
+                    conn: Arc::new(ConnState::new(l.tls.is_some())),
                     fallback: l.unmatched.clone(),
                 },
+                tls: l.tls.clone(),
                 metrics: self.metrics.clone(),
                 shutdown: self.shutdown.clone(),
             };
@@ -321,42 +349,112 @@ struct Connection {
     shared: ConnShared,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    /// The listener's TLS as of this connection's accept; `None` on a plaintext listener.
+    tls: Option<Arc<ListenerTls>>,
 }
 
 impl Connection {
     async fn serve(self, stream: TcpStream) {
-        let state = self.shared.conn.clone();
+        let Connection {
+            settings,
+            mut builder,
+            shared,
+            metrics,
+            shutdown,
+            tls,
+        } = self;
+        let state = shared.conn.clone();
         // The guard acts on the socket from outside (shutdown(2) on a duplicate handle), so
         // the connection task itself polls nothing but hyper: no timer and no shared
         // shutdown signal is polled on every wake-up of a busy connection.
-        let (stream, guard) = match duplicate(stream) {
-            Ok((stream, handle)) => {
-                let guard = Guard {
-                    state: state.clone(),
-                    settings: self.settings,
-                    socket: handle,
-                    metrics: self.metrics,
-                    listener: self.shared.listener.to_string(),
-                    shutdown: self.shutdown,
-                };
-                (stream, AbortOnDrop(tokio::spawn(guard.run())))
-            }
+        let (stream, socket) = match duplicate(stream) {
+            Ok(pair) => pair,
             Err(error) => {
                 tracing::warn!(%error, "Cannot watch a client connection; closing it.");
                 return;
             }
         };
-        let io = TokioIo::new(WatchedStream {
-            inner: stream,
-            state,
-        });
-        let shared = Arc::new(self.shared);
-        let svc = service_fn(move |req| edge::handle(req, shared.clone()));
-        let _ = self.builder.serve_connection(io, svc).await;
-        // `guard` is dropped here (or during unwinding, if this task panicked), which stops
-        // it and closes its handle to the socket.
+        let guard = Guard {
+            state: state.clone(),
+            settings,
+            socket,
+            metrics: metrics.clone(),
+            listener: shared.listener.to_string(),
+            shutdown: shutdown.clone(),
+        };
+        let Some(tls) = tls else {
+            let guard = AbortOnDrop(tokio::spawn(guard.run()));
+            serve_http(&builder, stream, shared).await;
+            // `guard` is dropped here (or during unwinding, if this task panicked), which
+            // stops it and closes its handle to the socket.
+            drop(guard);
+            return;
+        };
+        // The handshake has its own bound, so the guard (whose idle timer would otherwise
+        // run from accept) starts only once it is done. Returning early drops both
+        // handles to the socket, which closes it.
+        let handshake = tokio::select! {
+            () = shutdown.cancelled() => return,
+            h = tls.accept(stream) => h,
+        };
+        let stream = match handshake {
+            Ok(stream) => stream,
+            Err(failure) => {
+                // Debug, not warn: scanners, health checks and clients that dislike the
+                // certificate fail handshakes all day; the metric shows the rate.
+                match &failure {
+                    HandshakeFailure::Timeout => tracing::debug!(
+                        listener = %shared.listener,
+                        client = %shared.client,
+                        timeout = ?tls.handshake_timeout(),
+                        "TLS handshake timed out; closing the connection."
+                    ),
+                    HandshakeFailure::Error(error) => tracing::debug!(
+                        listener = %shared.listener,
+                        client = %shared.client,
+                        error = %crate::tls::describe(error),
+                        "TLS handshake failed; closing the connection."
+                    ),
+                }
+                metrics
+                    .downstream_closed
+                    .get_or_create(&DownstreamCloseLabels {
+                        listener: shared.listener.to_string(),
+                        reason: failure.reason().to_owned(),
+                    })
+                    .inc();
+                return;
+            }
+        };
+        // Serve the protocol ALPN agreed on (RFC 9113 §3.2: h2 over TLS is chosen by
+        // ALPN, not by sniffing the preface); without ALPN, detect it as on plaintext.
+        match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => {
+                state.http2.store(true, Ordering::Relaxed);
+                builder = builder.http2_only();
+            }
+            Some(b"http/1.1") => builder = builder.http1_only(),
+            _ => {}
+        }
+        state.ready();
+        let guard = AbortOnDrop(tokio::spawn(guard.run()));
+        serve_http(&builder, stream, shared).await;
         drop(guard);
     }
+}
+
+/// Serves HTTP on an established client connection until it closes.
+async fn serve_http<S>(builder: &auto::Builder<TokioExecutor>, stream: S, shared: ConnShared)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(WatchedStream {
+        inner: stream,
+        state: shared.conn.clone(),
+    });
+    let shared = Arc::new(shared);
+    let svc = service_fn(move |req| edge::handle(req, shared.clone()));
+    let _ = builder.serve_connection(io, svc).await;
 }
 
 /// Aborts the task when dropped.

@@ -100,6 +100,29 @@ pub struct ReloadLabels {
     pub outcome: String,
 }
 
+/// Labels of breaker transitions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub upstream: String,
+    pub from: String,
+    pub to: String,
+    pub cause: String,
+}
+
+/// Labels of retry decisions.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabels {
+    pub route: String,
+    pub outcome: String,
+}
+
+/// Labels of per-upstream events with a reason (shedding, outlier events).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamReasonLabels {
+    pub upstream: String,
+    pub reason: String,
+}
+
 /// Every metric family of the gateway.
 pub struct Metrics {
     registry: Registry,
@@ -118,6 +141,14 @@ pub struct Metrics {
     pub downstream_rejected: Family<ListenerLabel, Counter>,
     pub downstream_closed: Family<DownstreamCloseLabels, Counter>,
     pub reloads: Family<ReloadLabels, Counter>,
+    pub breaker_state: Family<UpstreamLabel, Gauge>,
+    pub breaker_transitions: Family<TransitionLabels, Counter>,
+    pub breaker_rejected: Family<UpstreamLabel, Counter>,
+    pub retries: Family<RetryLabels, Counter>,
+    pub shed: Family<UpstreamReasonLabels, Counter>,
+    pub outlier_events: Family<UpstreamReasonLabels, Counter>,
+    pub endpoints_ejected: Family<UpstreamLabel, Gauge>,
+    pub fallbacks: Family<ErrorLabels, Counter>,
 }
 
 impl Metrics {
@@ -149,6 +180,14 @@ impl Metrics {
             downstream_rejected: Family::default(),
             downstream_closed: Family::default(),
             reloads: Family::default(),
+            breaker_state: Family::default(),
+            breaker_transitions: Family::default(),
+            breaker_rejected: Family::default(),
+            retries: Family::default(),
+            shed: Family::default(),
+            outlier_events: Family::default(),
+            endpoints_ejected: Family::default(),
+            fallbacks: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -227,6 +266,46 @@ impl Metrics {
             "Config reload attempts, by outcome",
             m.reloads.clone(),
         );
+        r.register(
+            "breaker_state",
+            "Circuit breaker state per upstream: 0 closed, 1 open, 2 half_open",
+            m.breaker_state.clone(),
+        );
+        r.register(
+            "breaker_transitions",
+            "Circuit breaker state changes, by upstream, from, to and cause",
+            m.breaker_transitions.clone(),
+        );
+        r.register(
+            "breaker_rejected",
+            "Tries refused by an open (or saturated half-open) circuit breaker",
+            m.breaker_rejected.clone(),
+        );
+        r.register(
+            "retries",
+            "Retry decisions after a retryable failure, by route and outcome",
+            m.retries.clone(),
+        );
+        r.register(
+            "shed",
+            "Tries refused by an upstream's bulkhead, by reason (queue_full, queue_timeout)",
+            m.shed.clone(),
+        );
+        r.register(
+            "outlier_events",
+            "Outlier detection events, by upstream and reason (ejected, returned, ejection_skipped)",
+            m.outlier_events.clone(),
+        );
+        r.register(
+            "endpoints_ejected",
+            "Endpoints currently ejected by outlier detection, per upstream",
+            m.endpoints_ejected.clone(),
+        );
+        r.register(
+            "fallbacks",
+            "Requests answered with the route's fallback, by route and the failure it covered (kind)",
+            m.fallbacks.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -246,6 +325,26 @@ impl Metrics {
         self.reloads
             .get_or_create(&ReloadLabels {
                 outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a retry decision on `route`.
+    pub fn retry(&self, route: &str, outcome: &str) {
+        self.retries
+            .get_or_create(&RetryLabels {
+                route: route.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a fallback served on `route` instead of a failure of `kind`.
+    pub fn fallback(&self, route: &str, kind: ErrorKind) {
+        self.fallbacks
+            .get_or_create(&ErrorLabels {
+                route: route.to_owned(),
+                kind: kind.reason().to_owned(),
             })
             .inc();
     }

@@ -4,15 +4,7 @@
 //! so a request sees one consistent config from start to end. Building reuses the
 //! [`Upstream`] (and so the warm pool) of every upstream whose config did not change.
 
-use std::{
-    collections::BTreeMap,
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use seawall_config::{Config, ListenerConfig, MiddlewareConfig, UpstreamConfig};
 use seawall_pool::{Pool, PoolSettings};
@@ -21,6 +13,13 @@ use crate::{
     chain::{Chain, Layer},
     metrics::{Metrics, RouteMetrics},
     middleware::{access_log::AccessLogSink, build_chain},
+    policy::{
+        balance::Picker,
+        breaker::UpstreamBreaker,
+        bulkhead::Bulkhead,
+        fallback::RouteFallback,
+        retry::{Budget, RouteRetry},
+    },
     routing::{HostPattern, Router},
 };
 
@@ -36,13 +35,22 @@ pub struct Shared {
 /// Makes a fresh instance of a custom layer for a route.
 pub type LayerFactory = Arc<dyn Fn() -> Box<dyn Layer> + Send + Sync>;
 
-/// One upstream: its endpoints' pool and the per-attempt timeouts.
+/// One upstream: its endpoints' pool, the per-attempt timeouts and the state of its
+/// resilience policies (breaker, balancer and outlier ejection, bulkhead, retry budget).
+/// All of it is kept across a reload that leaves the upstream's config unchanged.
 pub struct Upstream {
     pub name: String,
     pub config: UpstreamConfig,
     pub pool: Pool,
     pub response_header_timeout: Option<Duration>,
-    next: AtomicUsize,
+    /// Off unless `breaker` is configured.
+    pub breaker: Option<UpstreamBreaker>,
+    /// Chooses the endpoint of each try.
+    pub picker: Picker,
+    /// Off unless `concurrency` is configured.
+    pub bulkhead: Option<Bulkhead>,
+    /// Spent by every route retrying against this upstream.
+    pub budget: Budget,
 }
 
 impl Upstream {
@@ -64,6 +72,25 @@ impl Upstream {
             connect_timeout: config.timeouts.connect.get(),
             tcp_keepalive: config.pool.tcp_keepalive.map(|d| d.get()),
         };
+        let metrics = &shared.metrics;
+        let name = config.name.as_str();
+        let breaker = config
+            .breaker
+            .as_ref()
+            .map(|b| UpstreamBreaker::build(name, b, metrics))
+            .transpose()?;
+        let picker = Picker::build(
+            name,
+            &endpoints,
+            config.balancer,
+            config.outlier.as_ref(),
+            metrics,
+        )?;
+        let bulkhead = config
+            .concurrency
+            .as_ref()
+            .map(|c| Bulkhead::build(name, c, metrics));
+        let budget = Budget::build(name, &config.retry_budget)?;
         let pool = Pool::new(
             config.name.clone(),
             endpoints,
@@ -75,15 +102,11 @@ impl Upstream {
             config: config.clone(),
             pool,
             response_header_timeout: config.timeouts.response_header.map(|d| d.get()),
-            next: AtomicUsize::new(0),
+            breaker,
+            picker,
+            bulkhead,
+            budget,
         })
-    }
-
-    /// The next endpoint index, round-robin. A relaxed counter: fairness, not ordering,
-    /// is all that is needed, and it takes no lock.
-    pub fn next_endpoint(&self) -> Option<usize> {
-        let n = self.pool.endpoints().len();
-        (n > 0).then(|| self.next.fetch_add(1, Ordering::Relaxed) % n)
     }
 }
 
@@ -92,6 +115,10 @@ pub struct Route {
     pub name: String,
     pub upstream: Option<Arc<Upstream>>,
     pub timeout: Duration,
+    /// Off unless the route has `retry`.
+    pub retry: Option<RouteRetry>,
+    /// Off unless the route has `fallback`.
+    pub fallback: Option<RouteFallback>,
     pub chain: Chain,
     /// True when the chain has the `debug` layer.
     pub debug: bool,
@@ -134,6 +161,9 @@ pub struct ListenerRuntime {
     pub router: Router,
     /// Stands in for a route when none matches, so 404s are counted and logged too.
     pub unmatched: Arc<Route>,
+    /// TLS termination, when the listener has `tls`. Read by the acceptor per connection,
+    /// so a reload that rebuilds it (a renewed certificate) applies to new connections.
+    pub tls: Option<Arc<crate::tls::ListenerTls>>,
 }
 
 /// Everything built from one config.
@@ -169,7 +199,10 @@ impl Runtime {
         let listeners = config
             .listeners
             .iter()
-            .map(|l| build_listener(l, &upstreams, shared))
+            .map(|l| {
+                let old = previous.and_then(|p| p.listener(&l.name));
+                build_listener(l, old, &upstreams, shared)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let debug_token = std::env::var(&config.debug.token_env)
             .ok()
@@ -188,10 +221,20 @@ impl Runtime {
     pub fn listener(&self, name: &str) -> Option<&ListenerRuntime> {
         self.listeners.iter().find(|l| &*l.name == name)
     }
+
+    /// True when a TLS listener's certificate or key file changed on disk since this
+    /// runtime was built: a reload of an unchanged config must still rebuild then.
+    pub fn tls_files_changed(&self) -> bool {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.tls.as_deref())
+            .any(crate::tls::ListenerTls::files_changed)
+    }
 }
 
 fn build_listener(
     l: &ListenerConfig,
+    previous: Option<&ListenerRuntime>,
     upstreams: &BTreeMap<String, Arc<Upstream>>,
     shared: &Arc<Shared>,
 ) -> Result<ListenerRuntime, String> {
@@ -214,7 +257,19 @@ fn build_listener(
             chain = chain.with_layers(extra);
         }
         any_access_log |= r.middleware.contains(&MiddlewareConfig::AccessLog);
+        let retry = r
+            .retry
+            .as_ref()
+            .map(|c| RouteRetry::build(&name, c))
+            .transpose()?;
+        let fallback = r
+            .fallback
+            .as_ref()
+            .map(|c| RouteFallback::build(&name, c))
+            .transpose()?;
         let route = Route {
+            retry,
+            fallback,
             metrics: RouteMetrics::new(&name, shared.metrics.clone()),
             debug: r.middleware.contains(&MiddlewareConfig::Debug),
             access_log: r.middleware.contains(&MiddlewareConfig::AccessLog),
@@ -236,12 +291,23 @@ fn build_listener(
         name: unmatched_name,
         upstream: None,
         timeout: Duration::from_secs(1),
+        retry: None,
+        fallback: None,
         chain: Chain::default(),
         debug: false,
         access_log: any_access_log,
         shared: shared.clone(),
     });
+    let tls = l
+        .tls
+        .as_ref()
+        .map(|c| {
+            let old = previous.and_then(|p| p.tls.as_deref());
+            crate::tls::ListenerTls::build(&l.name, c, old).map(Arc::new)
+        })
+        .transpose()?;
     Ok(ListenerRuntime {
+        tls,
         name: Arc::from(l.name.as_str()),
         listen: l.listen,
         settings: ListenerSettings::from(l),

@@ -7,10 +7,17 @@
 //! directories triggers a reload (one of an unchanged config is a cheap no-op), and the
 //! directory the link points into is watched too. Events are debounced (200 ms) so one save
 //! is one reload, and read-only events are ignored (our own reload reads the file).
+//!
+//! The directories of TLS listeners' certificate and key files are watched as well, and an
+//! event naming one of those files reloads: that is what makes a renewed certificate (say,
+//! certbot replacing the `live/` symlinks) take effect without anyone calling reload. The
+//! set follows the config: it is recomputed after every reload.
 
 use std::{
+    collections::HashSet,
+    ffi::OsString,
     path::{Path, PathBuf},
-    sync::Weak,
+    sync::{Arc, Mutex, Weak},
     time::Duration,
 };
 
@@ -33,16 +40,23 @@ pub fn spawn(path: PathBuf, gateway: Weak<Inner>, stop: CancellationToken) -> no
         .map(|target| parent_dir(&target))
         .filter(|d| *d != dir);
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    // File names of the TLS files, shared with the watcher's callback thread.
+    let tls_names: Arc<Mutex<HashSet<OsString>>> = Arc::default();
+    let names = Arc::clone(&tls_names);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
         if matches!(event.kind, EventKind::Access(_)) {
             return;
         }
+        let is_tls_file = |p: &Path| {
+            p.file_name()
+                .is_some_and(|n| names.lock().is_ok_and(|names| names.contains(n)))
+        };
         if symlinked
             || event
                 .paths
                 .iter()
-                .any(|p| p.file_name() == file_name.as_deref())
+                .any(|p| p.file_name() == file_name.as_deref() || is_tls_file(p))
         {
             let _ = tx.send(());
         }
@@ -54,9 +68,17 @@ pub fn spawn(path: PathBuf, gateway: Weak<Inner>, stop: CancellationToken) -> no
             tracing::warn!(%error, dir = %target_dir.display(), "Cannot watch the config's link target directory.");
         }
     }
+    let mut tls = TlsWatch {
+        names: tls_names,
+        dirs: HashSet::new(),
+        config_dirs: [Some(dir), target_dir].into_iter().flatten().collect(),
+    };
+    if let Some(inner) = gateway.upgrade() {
+        tls.sync(&mut watcher, &inner);
+    }
     tokio::spawn(async move {
-        // The watcher stops when dropped; keep it for the life of this task.
-        let _watcher = watcher;
+        // The watcher stops when dropped; it lives as long as this task.
+        let mut watcher = watcher;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -70,9 +92,62 @@ pub fn spawn(path: PathBuf, gateway: Weak<Inner>, stop: CancellationToken) -> no
             if let Err(error) = inner.reload().await {
                 tracing::warn!(%error, "Reload after file change failed.");
             }
+            tls.sync(&mut watcher, &inner);
         }
     });
     Ok(())
+}
+
+/// The TLS files being watched, by file name, and the directories watched for them.
+struct TlsWatch {
+    names: Arc<Mutex<HashSet<OsString>>>,
+    dirs: HashSet<PathBuf>,
+    /// Watched for the config file already; never unwatched here.
+    config_dirs: HashSet<PathBuf>,
+}
+
+impl TlsWatch {
+    /// Watches the directories of the running config's certificate and key files, and
+    /// stops watching those no longer named.
+    fn sync(&mut self, watcher: &mut notify::RecommendedWatcher, inner: &Inner) {
+        let runtime = inner.runtime.load();
+        let files: Vec<&Path> = runtime
+            .config
+            .listeners
+            .iter()
+            .filter_map(|l| l.tls.as_ref())
+            .flat_map(|t| [t.cert_file.as_path(), t.key_file.as_path()])
+            .collect();
+        if let Ok(mut names) = self.names.lock() {
+            *names = files
+                .iter()
+                .filter_map(|f| f.file_name().map(ToOwned::to_owned))
+                .collect();
+        }
+        let wanted: HashSet<PathBuf> = files
+            .iter()
+            .map(|f| parent_dir(f))
+            .filter(|d| !self.config_dirs.contains(d))
+            .collect();
+        for gone in self.dirs.difference(&wanted) {
+            let _ = watcher.unwatch(gone);
+        }
+        self.dirs.retain(|d| wanted.contains(d));
+        for dir in wanted {
+            if self.dirs.contains(&dir) {
+                continue;
+            }
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.dirs.insert(dir);
+                }
+                Err(error) => {
+                    // Reloads by `POST /reload` and SIGHUP still pick renewals up.
+                    tracing::warn!(%error, dir = %dir.display(), "Cannot watch a TLS certificate directory.");
+                }
+            }
+        }
+    }
 }
 
 fn parent_dir(path: &Path) -> PathBuf {

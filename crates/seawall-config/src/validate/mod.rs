@@ -3,12 +3,14 @@
 //!
 //! It works on the typed [`Config`] so the runtime can run it too (e.g. before a hot reload);
 //! each [`Problem`] names its key path, which [`crate::parse`] turns into a line and column.
-//! Rules about listeners and routes are in `route`, about upstreams in `upstream`; this
-//! module holds the cross-cutting ones (addresses, admin, metrics).
+//! Rules about listeners and routes are in `route` (their TLS in `tls`), about upstreams in
+//! `upstream`; this module holds the cross-cutting ones (addresses, admin, metrics).
 
 use std::{collections::HashMap, fmt, net::SocketAddr};
 
+mod policy;
 mod route;
+mod tls;
 mod upstream;
 
 use crate::{
@@ -47,6 +49,7 @@ impl fmt::Display for Problem {
 pub fn validate(config: &Config) -> Vec<Problem> {
     let mut found = Found::default();
     found.listeners(config);
+    found.listener_tls(config);
     found.upstreams(config);
     found.route_timeouts(config);
     found.addresses(config);

@@ -107,6 +107,12 @@ impl Found {
     }
 
     fn route(&mut self, path: &str, route: &RouteConfig, config: &Config) {
+        if let Some(r) = &route.retry {
+            self.retry(&join_key(path, "retry"), r, route.timeout);
+        }
+        if let Some(f) = &route.fallback {
+            self.fallback(&join_key(path, "fallback"), f);
+        }
         self.nonzero_duration(join_key(path, "timeout"), route.timeout);
         let names: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
         if !names.contains(&route.upstream.as_str()) {

@@ -73,6 +73,16 @@ impl Found {
         if let Some(d) = upstream.timeouts.response_header {
             self.nonzero_duration(join_key(&timeouts, "response_header"), d);
         }
+        if let Some(b) = &upstream.breaker {
+            self.breaker(&join_key(path, "breaker"), b);
+        }
+        if let Some(o) = &upstream.outlier {
+            self.outlier(&join_key(path, "outlier"), o);
+        }
+        if let Some(c) = &upstream.concurrency {
+            self.concurrency(&join_key(path, "concurrency"), c);
+        }
+        self.retry_budget(&join_key(path, "retry_budget"), &upstream.retry_budget);
         let pool_path = join_key(path, "pool");
         let pool = &upstream.pool;
         self.nonzero_count(

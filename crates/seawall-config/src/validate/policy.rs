@@ -1,0 +1,266 @@
+//! Rules about the resilience policies: ratios in range, counts and durations that make
+//! sense, durations in the right order, and `failure_on` / `retry_on` entries that name a
+//! status or an error kind. The same bounds as `seawall-resilience`'s `try_new`s, so a
+//! config that passes here never fails to build.
+
+use seawall_core::ErrorKind;
+
+use super::Found;
+use crate::{
+    BackoffConfig, BreakerConfig, ConcurrencyConfig, FallbackConfig, OutcomeMatch, OutlierConfig,
+    RetryBudgetConfig, RetryConfig,
+    locate::{join_index, join_key},
+    suggest,
+    units::HumanDuration,
+};
+
+impl Found {
+    pub(super) fn breaker(&mut self, path: &str, b: &BreakerConfig) {
+        let key = |k: &str| join_key(path, k);
+        if b.buckets == 0 || b.buckets > 1000 {
+            self.push(
+                key("buckets"),
+                Some(b.buckets.to_string()),
+                "buckets must be between 1 and 1000",
+                Some("10 buckets forget a tenth of the window at a time".into()),
+            );
+        } else if b.window.get() / b.buckets < std::time::Duration::from_millis(1) {
+            self.push(
+                key("window"),
+                Some(b.window.to_string()),
+                format!(
+                    "a window of {} split into {} buckets gives buckets shorter than 1ms",
+                    b.window, b.buckets
+                ),
+                Some("lengthen the window or use fewer buckets".into()),
+            );
+        }
+        self.at_least_one(key("min_calls"), b.min_calls, "min_calls");
+        self.unit_ratio(key("failure_ratio"), b.failure_ratio);
+        self.unit_ratio(key("slow_call_ratio"), b.slow_call_ratio);
+        self.positive(key("slow_call_duration"), b.slow_call_duration);
+        self.positive(key("open_duration"), b.open_duration);
+        self.multiplier(key("open_multiplier"), b.open_multiplier);
+        if b.max_open_duration < b.open_duration {
+            self.push(
+                key("max_open_duration"),
+                Some(b.max_open_duration.to_string()),
+                format!(
+                    "max_open_duration is shorter than open_duration ({})",
+                    b.open_duration
+                ),
+                Some(
+                    "the open period starts at open_duration and grows up to max_open_duration"
+                        .into(),
+                ),
+            );
+        }
+        self.at_least_one(
+            key("half_open_probes"),
+            b.half_open_probes,
+            "half_open_probes",
+        );
+        self.outcome_list(&key("failure_on"), &b.failure_on);
+    }
+
+    pub(super) fn outlier(&mut self, path: &str, o: &OutlierConfig) {
+        let key = |k: &str| join_key(path, k);
+        self.at_least_one(
+            key("consecutive_failures"),
+            o.consecutive_failures,
+            "consecutive_failures",
+        );
+        self.positive(key("base_ejection_time"), o.base_ejection_time);
+        self.positive(key("interval"), o.interval);
+        if o.max_ejection_time < o.base_ejection_time {
+            self.push(
+                key("max_ejection_time"),
+                Some(o.max_ejection_time.to_string()),
+                format!(
+                    "max_ejection_time is shorter than base_ejection_time ({})",
+                    o.base_ejection_time
+                ),
+                Some("make it at least base_ejection_time".into()),
+            );
+        }
+        if o.max_ejection_percent > 100 {
+            self.push(
+                key("max_ejection_percent"),
+                Some(o.max_ejection_percent.to_string()),
+                "max_ejection_percent must be between 0 and 100",
+                Some("it is a percentage of the upstream's endpoints; 0 disables ejection".into()),
+            );
+        }
+    }
+
+    pub(super) fn concurrency(&mut self, path: &str, c: &ConcurrencyConfig) {
+        self.at_least_one(
+            join_key(path, "max_concurrent"),
+            c.max_concurrent,
+            "max_concurrent",
+        );
+        self.positive(join_key(path, "queue_timeout"), c.queue_timeout);
+    }
+
+    pub(super) fn retry_budget(&mut self, path: &str, b: &RetryBudgetConfig) {
+        if !(b.ratio.is_finite() && (0.0..=1000.0).contains(&b.ratio)) {
+            self.push(
+                join_key(path, "ratio"),
+                Some(b.ratio.to_string()),
+                "ratio must be between 0 and 1000",
+                Some("it is retries per request: 0.2 lets retries add at most 20 % load".into()),
+            );
+        }
+        let ttl = b.ttl.get();
+        if ttl < std::time::Duration::from_secs(1) || ttl > std::time::Duration::from_secs(60) {
+            self.push(
+                join_key(path, "ttl"),
+                Some(b.ttl.to_string()),
+                "ttl must be between 1s and 60s",
+                Some("the default, 10s, is Finagle's and linkerd's".into()),
+            );
+        }
+    }
+
+    /// `deadline` is the route's `timeout`.
+    pub(super) fn retry(&mut self, path: &str, r: &RetryConfig, deadline: HumanDuration) {
+        let key = |k: &str| join_key(path, k);
+        if r.max_attempts == 0 || r.max_attempts > 10 {
+            self.push(
+                key("max_attempts"),
+                Some(r.max_attempts.to_string()),
+                "max_attempts must be between 1 and 10",
+                Some("it counts every try, the first included: 2 means one retry".into()),
+            );
+        }
+        if let Some(t) = r.per_try_timeout {
+            self.positive(key("per_try_timeout"), t);
+            if t >= deadline && r.max_attempts > 1 {
+                self.push(
+                    key("per_try_timeout"),
+                    Some(t.to_string()),
+                    format!("per_try_timeout {t} is not shorter than the route's {deadline} timeout"),
+                    Some(format!(
+                        "a first try may then use the whole deadline and leave no time for a retry; make it a fraction of {deadline}, or remove it"
+                    )),
+                );
+            }
+        }
+        self.outcome_list(&key("retry_on"), &r.retry_on);
+        self.backoff(&key("backoff"), &r.backoff);
+    }
+
+    pub(super) fn fallback(&mut self, path: &str, f: &FallbackConfig) {
+        let path = join_key(path, "static");
+        let r = &f.static_response;
+        if !(200..=599).contains(&r.status) {
+            self.push(
+                join_key(&path, "status"),
+                Some(r.status.to_string()),
+                "status must be between 200 and 599",
+                Some("a fallback is a complete answer, e.g. 200 with cached data or 503".into()),
+            );
+        }
+        let headers = join_key(&path, "headers");
+        for (name, value) in &r.headers {
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || !name.chars().all(token) {
+                self.push(
+                    join_key(&headers, name),
+                    Some(name.clone()),
+                    "not a valid header name",
+                    Some("use letters, digits and `-`, e.g. `x-fallback`".into()),
+                );
+            } else if value.chars().any(|c| c.is_control() && c != '\t') {
+                self.push(
+                    join_key(&headers, name),
+                    Some(value.clone()),
+                    "header value contains a control character",
+                    Some("remove line breaks and other control characters".into()),
+                );
+            }
+        }
+    }
+
+    fn backoff(&mut self, path: &str, b: &BackoffConfig) {
+        self.positive(join_key(path, "base"), b.base);
+        self.multiplier(join_key(path, "multiplier"), b.multiplier);
+        if b.max < b.base {
+            self.push(
+                join_key(path, "max"),
+                Some(b.max.to_string()),
+                format!("max is shorter than base ({})", b.base),
+                Some("max is the largest backoff ceiling; make it at least base".into()),
+            );
+        }
+    }
+
+    fn outcome_list(&mut self, path: &str, list: &[String]) {
+        let kinds: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.reason()).collect();
+        for (i, entry) in list.iter().enumerate() {
+            let problem = match OutcomeMatch::parse(entry) {
+                None => Some((
+                    "not a status, a status range or a status class".to_owned(),
+                    "write a status (`503`), a range (`500-599`, within 100-599) or a class (`5xx`)".to_owned(),
+                )),
+                Some(OutcomeMatch::Kind(k)) if !kinds.contains(&k) => Some((
+                    format!("unknown error kind `{k}`"),
+                    suggest::hint(k, &kinds),
+                )),
+                Some(_) => None,
+            };
+            if let Some((message, hint)) = problem {
+                self.push(
+                    join_index(path, i),
+                    Some(entry.clone()),
+                    message,
+                    Some(hint),
+                );
+            }
+        }
+    }
+
+    fn unit_ratio(&mut self, path: String, value: f64) {
+        if !(value > 0.0 && value <= 1.0) {
+            self.push(
+                path,
+                Some(value.to_string()),
+                "ratio must be greater than 0 and at most 1",
+                Some("write a fraction such as 0.5 (50 %)".into()),
+            );
+        }
+    }
+
+    fn multiplier(&mut self, path: String, value: f64) {
+        if !(value.is_finite() && value >= 1.0) {
+            self.push(
+                path,
+                Some(value.to_string()),
+                "multiplier must be at least 1",
+                Some("1 keeps the period constant; 2 doubles it each time".into()),
+            );
+        }
+    }
+
+    fn positive(&mut self, path: String, d: HumanDuration) {
+        if d.get().is_zero() {
+            self.push(
+                path,
+                Some(d.to_string()),
+                "duration must be greater than zero",
+                Some("use a positive duration such as \"500ms\"".into()),
+            );
+        }
+    }
+
+    fn at_least_one(&mut self, path: String, n: u32, what: &str) {
+        if n == 0 {
+            self.push(
+                path,
+                Some("0".into()),
+                format!("{what} must be at least 1"),
+                None,
+            );
+        }
+    }
+}

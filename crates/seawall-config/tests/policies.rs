@@ -1,0 +1,168 @@
+//! The resilience policy keys: off unless written, `{}` means the documented defaults,
+//! unknown keys and bad values are reported with their path and a hint.
+
+use seawall_config::{BalancerKind, Diagnostics, RetryConfig, parse};
+
+fn with(route: &str, upstream: &str) -> String {
+    format!(
+        "listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes:
+      - upstream: api
+{route}
+upstreams:
+  - name: api
+    endpoints: [\"127.0.0.1:9000\", \"127.0.0.1:9001\"]
+{upstream}
+"
+    )
+}
+
+fn problems(text: &str) -> Diagnostics {
+    match parse("test.yaml", text) {
+        Ok(config) => panic!("expected problems, got a valid config: {config:?}"),
+        Err(diagnostics) => diagnostics,
+    }
+}
+
+fn one(text: &str, path: &str) -> (String, Option<String>) {
+    let d = problems(text);
+    let found = d
+        .iter()
+        .find(|d| d.path == path)
+        .unwrap_or_else(|| panic!("no diagnostic for `{path}` in:\n{d}"));
+    (found.message.clone(), found.hint.clone())
+}
+
+#[test]
+fn every_policy_is_off_unless_configured_and_the_balancer_defaults_to_p2c_ewma() {
+    let c = parse("t.yaml", &with("", "")).unwrap();
+    let u = &c.upstreams[0];
+    assert_eq!(u.balancer, BalancerKind::P2cEwma);
+    assert!(u.breaker.is_none() && u.outlier.is_none() && u.concurrency.is_none());
+    assert!(c.listeners[0].routes[0].retry.is_none());
+}
+
+#[test]
+fn empty_policy_blocks_turn_policies_on_with_their_defaults() {
+    let text = with(
+        "        retry: {}",
+        "    breaker: {}\n    outlier: {}\n    concurrency: {}\n    balancer: round_robin",
+    );
+    let c = parse("t.yaml", &text).unwrap();
+    let u = &c.upstreams[0];
+    let b = u.breaker.as_ref().unwrap();
+    assert_eq!(
+        (
+            b.min_calls,
+            b.failure_ratio,
+            b.open_duration.to_string().as_str()
+        ),
+        (20, 0.5, "5s")
+    );
+    assert_eq!(u.outlier.as_ref().unwrap().consecutive_failures, 5);
+    assert_eq!(u.concurrency.as_ref().unwrap().max_concurrent, 1024);
+    assert_eq!(u.balancer, BalancerKind::RoundRobin);
+    let r = c.listeners[0].routes[0].retry.as_ref().unwrap();
+    assert_eq!(*r, RetryConfig::default());
+    assert_eq!(r.max_attempts, 2);
+}
+
+#[test]
+fn retry_on_takes_statuses_ranges_classes_and_error_kinds() {
+    let text = with(
+        "        retry: {retry_on: [503, \"500-504\", 5xx, connect_error]}",
+        "",
+    );
+    let c = parse("t.yaml", &text).unwrap();
+    let r = c.listeners[0].routes[0].retry.as_ref().unwrap();
+    assert_eq!(r.retry_on, ["503", "500-504", "5xx", "connect_error"]);
+}
+
+#[test]
+fn a_misspelt_error_kind_gets_a_suggestion() {
+    let text = with("        retry: {retry_on: [conect_error]}", "");
+    let (message, hint) = one(&text, "listeners[0].routes[0].retry.retry_on[0]");
+    assert_eq!(message, "unknown error kind `conect_error`");
+    assert_eq!(hint.as_deref(), Some("did you mean `connect_error`?"));
+}
+
+#[test]
+fn a_status_outside_100_to_599_is_reported() {
+    let text = with(
+        "",
+        "    breaker: {failure_on: [\"600\", \"9xx\", \"504-502\"]}",
+    );
+    let d = problems(&text);
+    for i in 0..3 {
+        let path = format!("upstreams[0].breaker.failure_on[{i}]");
+        assert!(d.iter().any(|p| p.path == path), "{path} in {d}");
+    }
+}
+
+#[test]
+fn unknown_policy_keys_are_rejected_with_a_suggestion() {
+    let text = with("", "    breaker: {failure_ration: 0.5}");
+    let (message, hint) = one(&text, "upstreams[0].breaker.failure_ration");
+    assert_eq!(message, "unknown key `failure_ration`");
+    assert_eq!(hint.as_deref(), Some("did you mean `failure_ratio`?"));
+    let text = with("", "    balancer: least_conn");
+    let (message, _) = one(&text, "upstreams[0].balancer");
+    assert_eq!(message, "unknown name `least_conn`");
+}
+
+#[test]
+fn ratios_out_of_range_are_reported_with_a_hint() {
+    let text = with(
+        "",
+        "    breaker: {failure_ratio: 1.5, slow_call_ratio: 0}\n    retry_budget: {ratio: -0.1}",
+    );
+    let (message, hint) = one(&text, "upstreams[0].breaker.failure_ratio");
+    assert_eq!(message, "ratio must be greater than 0 and at most 1");
+    assert!(hint.is_some());
+    one(&text, "upstreams[0].breaker.slow_call_ratio");
+    let (message, _) = one(&text, "upstreams[0].retry_budget.ratio");
+    assert_eq!(message, "ratio must be between 0 and 1000");
+}
+
+#[test]
+fn inconsistent_durations_and_counts_are_reported() {
+    let text = with(
+        "        retry: {max_attempts: 11, per_try_timeout: 0s, backoff: {base: 100ms, max: 10ms}}",
+        "    breaker: {open_duration: 10s, max_open_duration: 1s, min_calls: 0, buckets: 0}
+    outlier: {max_ejection_percent: 150, base_ejection_time: 1m, max_ejection_time: 10s}
+    concurrency: {max_concurrent: 0, queue_timeout: 0s}
+    retry_budget: {ttl: 2m}",
+    );
+    let d = problems(&text);
+    for path in [
+        "listeners[0].routes[0].retry.max_attempts",
+        "listeners[0].routes[0].retry.per_try_timeout",
+        "listeners[0].routes[0].retry.backoff.max",
+        "upstreams[0].breaker.max_open_duration",
+        "upstreams[0].breaker.min_calls",
+        "upstreams[0].breaker.buckets",
+        "upstreams[0].outlier.max_ejection_percent",
+        "upstreams[0].outlier.max_ejection_time",
+        "upstreams[0].concurrency.max_concurrent",
+        "upstreams[0].concurrency.queue_timeout",
+        "upstreams[0].retry_budget.ttl",
+    ] {
+        assert!(d.iter().any(|p| p.path == path), "{path} missing in:\n{d}");
+    }
+}
+
+#[test]
+fn a_per_try_timeout_as_long_as_the_route_deadline_is_reported() {
+    let text = with(
+        "        timeout: 1s\n        retry: {per_try_timeout: 1s}",
+        "",
+    );
+    let (message, hint) = one(&text, "listeners[0].routes[0].retry.per_try_timeout");
+    assert_eq!(
+        message,
+        "per_try_timeout 1s is not shorter than the route's 1s timeout"
+    );
+    assert!(hint.is_some());
+}

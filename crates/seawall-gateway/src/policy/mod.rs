@@ -1,0 +1,141 @@
+//! The resilience policies, wired: `seawall-resilience`'s state machines given a place to
+//! live (per upstream or per route), a clock, locks, metrics and logs. One concept per
+//! module:
+//!
+//! | module | policy | state lives |
+//! |---|---|---|
+//! | `breaker` | circuit breaker, `circuit_open` | per upstream (`Upstream::breaker`) |
+//! | `balance` | p2c peak-EWMA or round robin, outlier ejection | per upstream (`Upstream::picker`) |
+//! | `bulkhead` | concurrency limit with a bounded, timed queue | per upstream (`Upstream::bulkhead`) |
+//! | `retry` | the retry loop: policy, backoff, budget | policy per route, budget per upstream |
+//! | `fallback` | a static answer instead of an upstream failure | per route (`Route::fallback`) |
+//!
+//! Order (see ARCHITECTURE.md, "Layer order"): the retry loop is outermost, around
+//! [`try_once`]; each try is gated by the breaker first (a known-bad upstream costs
+//! nothing, not even a queue slot), then waits for a bulkhead slot, then the balancer picks
+//! the endpoint, then `attempt` does the pool checkout and the exchange. Every try's
+//! outcome (status at the response head, or the error kind) is fed to the breaker, the
+//! balancer (RTT) and outlier detection.
+//!
+//! State is per upstream and lives in [`crate::runtime::Upstream`], which a reload reuses
+//! when the upstream's config is unchanged, so the breaker, the EWMA figures and the budget
+//! survive such reloads and start afresh when the upstream's config changes.
+
+pub mod balance;
+pub mod breaker;
+pub mod bulkhead;
+pub mod fallback;
+pub mod retry;
+
+use http::{Request, Response};
+use seawall_core::{Body, ErrorKind, GatewayError};
+use tokio::time::{Instant, timeout_at};
+
+use crate::{attempt::attempt, body::Outgoing, context::RequestContext, runtime::Upstream};
+
+/// How one try ended, with what the retry loop needs to decide on another.
+pub struct TryOutcome {
+    pub result: Result<Response<Outgoing>, GatewayError>,
+    /// The endpoint the try went to, if one was picked.
+    pub endpoint: Option<usize>,
+    /// The request, when the pool gave it back unwritten (safe to send again).
+    pub unsent: Option<Request<Body>>,
+}
+
+/// One try: breaker admission → bulkhead slot → endpoint pick → `attempt`, bounded by
+/// `try_deadline` (the per-try timeout, or the request deadline), with the outcome fed back
+/// to every policy.
+pub async fn try_once(
+    upstream: &Upstream,
+    req: Request<Body>,
+    cx: &mut RequestContext,
+    try_deadline: Instant,
+    avoid: Option<usize>,
+) -> TryOutcome {
+    let fail = |e: GatewayError| TryOutcome {
+        result: Err(e),
+        endpoint: None,
+        unsent: None,
+    };
+    let permit = match &upstream.breaker {
+        Some(b) => match b.admit(Instant::now(), try_deadline) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(e),
+        },
+        None => None,
+    };
+    let _slot = match &upstream.bulkhead {
+        Some(b) => match b.enter(try_deadline).await {
+            Ok(slot) => Some(slot),
+            Err(e) => {
+                // The gateway refused the try: that says nothing about the upstream.
+                if let Some(p) = permit {
+                    p.release();
+                }
+                return fail(e);
+            }
+        },
+        None => None,
+    };
+    let Some(lease) = upstream.picker.pick(avoid) else {
+        if let Some(p) = permit {
+            p.release();
+        }
+        return fail(GatewayError::new(
+            ErrorKind::NoEndpoint,
+            format!("upstream `{}` has no endpoints", upstream.name),
+        ));
+    };
+    let index = lease.index();
+    let mut unsent = None;
+    let request_deadline = cx.deadline;
+    // `attempt` bounds checkout and the head wait by `cx.deadline` and forwards the time
+    // left to it as the next hop's budget: for this try, that is the try's deadline.
+    cx.deadline = try_deadline;
+    let result = if try_deadline < request_deadline {
+        match timeout_at(try_deadline, attempt(upstream, index, req, cx, &mut unsent)).await {
+            Ok(r) => r,
+            Err(_) => Err(GatewayError::new(
+                ErrorKind::ResponseHeaderTimeout,
+                format!(
+                    "no response head from upstream `{}` within retry.per_try_timeout",
+                    upstream.name
+                ),
+            )),
+        }
+    } else {
+        attempt(upstream, index, req, cx, &mut unsent).await
+    };
+    cx.deadline = request_deadline;
+    let (status, kind) = match &result {
+        Ok(resp) => (resp.status().as_u16(), None),
+        Err(e) => (e.kind.status().as_u16(), Some(e.kind)),
+    };
+    // A try that failed on the client's side says nothing about the upstream: it is
+    // released, not counted, by the breaker and outlier detection.
+    let client_side = matches!(
+        kind,
+        Some(
+            ErrorKind::ClientClosed
+                | ErrorKind::BodyReadTimeout
+                | ErrorKind::BodyTooLarge
+                | ErrorKind::BadRequest
+        )
+    );
+    if client_side {
+        if let Some(p) = permit {
+            p.release();
+        }
+        drop(lease);
+    } else {
+        if let Some(p) = permit {
+            p.record(status, kind);
+        }
+        lease.finish(status, kind);
+    }
+    TryOutcome {
+        result,
+        endpoint: Some(index),
+        unsent,
+    }
+}
