@@ -1,8 +1,8 @@
 //! Downstream TLS: the server configuration of a listener with `tls`, built from the
 //! certificate and key files, and the bounded handshake every connection of it starts with.
 //!
-//! One [`ListenerTls`] per TLS listener lives in the listener's [`crate::runtime::ListenerRuntime`],
-//! so it is part of the runtime snapshot the acceptor loads on every accept: a reload that
+//! One [`ListenerTls`] per TLS listener lives in its [`crate::runtime::ListenerRuntime`], so
+//! it is part of the runtime snapshot the acceptor loads on every accept: a reload that
 //! builds a new runtime (with the files read again) changes the certificate of new
 //! connections, while open connections keep the session they negotiated. If the files do
 //! not load, the runtime is not built, the reload fails with the reason, and the old

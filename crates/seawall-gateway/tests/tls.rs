@@ -1,9 +1,10 @@
 //! TLS termination on a listener, over real TLS on loopback: HTTPS and h2-by-ALPN are
 //! served like plaintext (and the upstream is told `x-forwarded-proto: https`), the
-//! handshake has its own slowloris timeout, failed handshakes are counted, a reload picks
-//! up a renewed certificate without touching open connections (and a broken one fails the
-//! reload and keeps the old certificate), sessions resume, and `seawall check` explains a
-//! wrong `tls` block.
+//! handshake has its own slowloris timeout and the request head keeps the usual one,
+//! failed handshakes are counted, a reload (or the file watcher) picks up a renewed
+//! certificate without touching open connections (and a broken one fails the reload and
+//! keeps the old certificate), sessions resume, and `seawall check` explains a wrong `tls`
+//! block.
 //!
 //! Certificates are generated per test with rcgen; the client is tokio-rustls plus hyper's
 //! client `conn` API, trusting only the test's CA.
@@ -307,8 +308,7 @@ async fn h2_is_chosen_by_alpn_and_served_over_tls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_that_never_sends_a_client_hello_is_closed_at_the_handshake_timeout_while_others_are_served()
- {
+async fn client_without_a_client_hello_is_closed_at_handshake_timeout_while_others_are_served() {
     let (ca, dir, sim) = (TestCa::new(), TempDir::new("slow"), sim().await);
     dir.install(&ca.server("first"));
     let yaml = tls_config(sim.local_addr(), &dir, ", handshake_timeout: 500ms", "a");
@@ -434,8 +434,7 @@ async fn plaintext_http_on_a_tls_port_fails_the_handshake_and_is_counted_as_tls_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reload_with_a_renewed_certificate_serves_it_to_new_connections_while_open_ones_keep_working()
- {
+async fn renewed_certificate_reaches_new_connections_on_reload_while_open_ones_keep_working() {
     let (ca, dir, sim) = (TestCa::new(), TempDir::new("renew"), sim().await);
     let (first, second) = (ca.server("first"), ca.server("second"));
     dir.install(&first);
