@@ -21,6 +21,8 @@ use prometheus_client::{
     registry::Registry,
 };
 use seawall_core::ErrorKind;
+
+use crate::histogram::AtomicHistogram;
 use seawall_pool::{CloseCounters, PoolMetrics};
 
 /// Builds histograms with the configured buckets.
@@ -30,6 +32,12 @@ pub struct Buckets(Arc<[f64]>);
 impl MetricConstructor<Histogram> for Buckets {
     fn new_metric(&self) -> Histogram {
         Histogram::new(self.0.iter().copied())
+    }
+}
+
+impl MetricConstructor<AtomicHistogram> for Buckets {
+    fn new_metric(&self) -> AtomicHistogram {
+        AtomicHistogram::new(self.0.iter().copied())
     }
 }
 
@@ -126,7 +134,8 @@ pub struct UpstreamReasonLabels {
 /// Every metric family of the gateway.
 pub struct Metrics {
     registry: Registry,
-    pub request_duration: Family<RequestLabels, Histogram, Buckets>,
+    /// Lock-free: every request records into it (see `crate::histogram`).
+    pub request_duration: Family<RequestLabels, AtomicHistogram, Buckets>,
     pub errors: Family<ErrorLabels, Counter>,
     pub panics: Family<RouteLabel, Counter>,
     pub stalls: Family<StallLabels, Counter>,
@@ -389,7 +398,7 @@ const METHODS: [&str; 8] = [
 pub struct RouteMetrics {
     route: String,
     metrics: Arc<Metrics>,
-    durations: [[OnceLock<Histogram>; 6]; 8],
+    durations: [[OnceLock<AtomicHistogram>; 6]; 8],
     panics: Counter,
 }
 

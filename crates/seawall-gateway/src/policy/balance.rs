@@ -43,6 +43,9 @@ pub struct Picker {
     gateway_failures: ErrorClassifier,
     ejected_gauge: Gauge,
     metrics: Arc<Metrics>,
+    /// One endpoint and no outlier detection: there is nothing to choose or track, so the
+    /// request path skips the lock entirely.
+    trivial: bool,
 }
 
 impl Picker {
@@ -86,7 +89,9 @@ impl Picker {
                 upstream: upstream.to_owned(),
             });
         ejected_gauge.set(0);
+        let trivial = n == 1 && outlier.is_none();
         Ok(Self {
+            trivial,
             upstream: upstream.to_owned(),
             endpoints: endpoints.to_vec(),
             state: Mutex::new(State {
@@ -104,6 +109,14 @@ impl Picker {
     /// on) and ejected endpoints where possible; `None` only with no endpoints.
     pub fn pick(&self, avoid: Option<usize>) -> Option<EndpointLease<'_>> {
         let now = Instant::now();
+        if self.trivial {
+            return Some(EndpointLease {
+                picker: self,
+                index: 0,
+                started: now,
+                done: true,
+            });
+        }
         let (index, events, ejected) = {
             let mut guard = self.lock();
             let s = &mut *guard;
@@ -235,6 +248,10 @@ impl EndpointLease<'_> {
     /// A failed try's RTT sample is at least [`FAILURE_PENALTY`]: a refused connection
     /// answers in microseconds and would otherwise make a dead endpoint the cheapest.
     pub fn finish(mut self, status: u16, kind: Option<ErrorKind>) {
+        if self.done {
+            // A trivial picker's lease: nothing to record.
+            return;
+        }
         self.done = true;
         let mut rtt = self.started.elapsed();
         if self.picker.gateway_failures.is_failure(status, kind) {
