@@ -244,6 +244,8 @@ pub enum MiddlewareConfig {
     Debug,
     /// Sets or removes request and response headers.
     Headers(HeadersConfig),
+    /// Limits the request rate per key (GCRA); see `docs/rate-limiting.md`.
+    RateLimit(crate::RateLimitConfig),
 }
 
 impl MiddlewareConfig {
@@ -254,6 +256,7 @@ impl MiddlewareConfig {
             MiddlewareConfig::AccessLog => "access_log",
             MiddlewareConfig::Debug => "debug",
             MiddlewareConfig::Headers(_) => "headers",
+            MiddlewareConfig::RateLimit(_) => "rate_limit",
         }
     }
 }
@@ -296,6 +299,10 @@ pub struct UpstreamConfig {
     /// The connection pool kept per endpoint.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// TLS to the upstream (HTTPS, HTTP/1.1 inside); off unless set, and then every
+    /// connection to every endpoint starts with a TLS handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<UpstreamTlsConfig>,
     /// How the endpoint of each try is chosen: `p2c_ewma` (default) or `round_robin`.
     #[serde(default)]
     pub balancer: BalancerKind,
@@ -313,6 +320,36 @@ pub struct UpstreamConfig {
     pub retry_budget: RetryBudgetConfig,
 }
 
+/// TLS towards an upstream (`upstreams[].tls`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsConfig {
+    /// Name sent as SNI and checked against the upstream's certificate. Unset: the
+    /// endpoint's IP address, which only matches a certificate with that IP in its
+    /// subjectAltName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// PEM file of the CA certificates to trust, instead of the built-in Mozilla roots.
+    /// Read at start and on every reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// PEM file of the client certificate chain (leaf first) for upstreams that require
+    /// mutual TLS; needs `client_key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<std::path::PathBuf>,
+    /// PEM file of the client certificate's private key; needs `client_cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<std::path::PathBuf>,
+    /// Protocols offered by ALPN. The pool speaks HTTP/1.1 only; an empty list sends no
+    /// ALPN extension.
+    #[serde(default = "default_upstream_alpn")]
+    pub alpn: Vec<AlpnProtocol>,
+}
+
+fn default_upstream_alpn() -> Vec<AlpnProtocol> {
+    vec![AlpnProtocol::Http11]
+}
+
 /// Per-phase upstream timeouts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -320,6 +357,9 @@ pub struct UpstreamTimeouts {
     /// TCP connect.
     #[serde(default = "default_connect_timeout")]
     pub connect: HumanDuration,
+    /// The TLS handshake, after the TCP connect (TLS upstreams only).
+    #[serde(default = "default_upstream_tls_handshake")]
+    pub tls_handshake: HumanDuration,
     /// From the request being sent to the response head arriving. Unset: only the route
     /// deadline bounds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -330,9 +370,14 @@ impl Default for UpstreamTimeouts {
     fn default() -> Self {
         Self {
             connect: default_connect_timeout(),
+            tls_handshake: default_upstream_tls_handshake(),
             response_header: None,
         }
     }
+}
+
+fn default_upstream_tls_handshake() -> HumanDuration {
+    HumanDuration::from_secs(5)
 }
 
 fn default_connect_timeout() -> HumanDuration {
@@ -361,6 +406,14 @@ pub struct PoolConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub tcp_keepalive: Option<HumanDuration>,
+    /// A connection older than this (since its connect) is closed when released instead of
+    /// reused, so traffic moves to new endpoints behind a load balancer; unset: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime: Option<HumanDuration>,
+    /// A connection that carried this many requests is closed when released; unset: no
+    /// limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_connection: Option<u64>,
 }
 
 impl Default for PoolConfig {
@@ -371,6 +424,8 @@ impl Default for PoolConfig {
             max_connections_per_endpoint: default_max_connections_per_endpoint(),
             checkout_timeout: default_checkout_timeout(),
             tcp_keepalive: default_tcp_keepalive(),
+            max_lifetime: None,
+            max_requests_per_connection: None,
         }
     }
 }

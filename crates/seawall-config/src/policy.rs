@@ -14,10 +14,12 @@ use serde::{Deserialize, Serialize};
 use crate::units::HumanDuration;
 
 /// The error kinds a breaker counts as failures by default (the upstream's doing).
-pub const BREAKER_DEFAULT_FAILURE_ON: [&str; 8] = [
+pub const BREAKER_DEFAULT_FAILURE_ON: [&str; 10] = [
     "5xx",
     "connect_timeout",
     "connect_error",
+    "tls_handshake_timeout",
+    "tls_error",
     "response_header_timeout",
     "deadline_exceeded",
     "upstream_reset",
@@ -26,12 +28,14 @@ pub const BREAKER_DEFAULT_FAILURE_ON: [&str; 8] = [
 ];
 
 /// What a route retries by default.
-pub const RETRY_DEFAULT_RETRY_ON: [&str; 6] = [
+pub const RETRY_DEFAULT_RETRY_ON: [&str; 8] = [
     "502",
     "503",
     "504",
     "connect_error",
     "connect_timeout",
+    "tls_error",
+    "tls_handshake_timeout",
     "upstream_reset",
 ];
 

@@ -25,6 +25,11 @@ pub enum ErrorKind {
     ConnectTimeout,
     /// The upstream refused the TCP connection or it failed (e.g. unreachable).
     ConnectError,
+    /// The TLS handshake with the upstream did not finish within `timeouts.tls_handshake`.
+    TlsHandshakeTimeout,
+    /// The TLS handshake with the upstream failed: a certificate check (unknown issuer,
+    /// expired, name mismatch), an alert from the upstream, or no common protocol.
+    TlsError,
     /// The upstream did not send a response head within `timeouts.response_header`.
     ResponseHeaderTimeout,
     /// The request's deadline (route `timeout` or an inbound deadline) passed.
@@ -46,6 +51,8 @@ pub enum ErrorKind {
     /// The upstream's circuit breaker is open (or half-open with every probe slot taken):
     /// the request was refused without being sent.
     CircuitOpen,
+    /// A `rate_limit` layer refused the request: the client is over one of its limits.
+    RateLimited,
     /// A panic or a bug inside the gateway while handling this request.
     Internal,
     /// The client went away before the response was complete (logged, never sent).
@@ -54,12 +61,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 20] = [
         ErrorKind::NoRoute,
         ErrorKind::NoEndpoint,
         ErrorKind::PoolExhausted,
         ErrorKind::ConnectTimeout,
         ErrorKind::ConnectError,
+        ErrorKind::TlsHandshakeTimeout,
+        ErrorKind::TlsError,
         ErrorKind::ResponseHeaderTimeout,
         ErrorKind::DeadlineExceeded,
         ErrorKind::UpstreamReset,
@@ -70,6 +79,7 @@ impl ErrorKind {
         ErrorKind::LayerStalled,
         ErrorKind::Overloaded,
         ErrorKind::CircuitOpen,
+        ErrorKind::RateLimited,
         ErrorKind::Internal,
         ErrorKind::ClientClosed,
     ];
@@ -83,6 +93,8 @@ impl ErrorKind {
             ErrorKind::PoolExhausted => "pool_exhausted",
             ErrorKind::ConnectTimeout => "connect_timeout",
             ErrorKind::ConnectError => "connect_error",
+            ErrorKind::TlsHandshakeTimeout => "tls_handshake_timeout",
+            ErrorKind::TlsError => "tls_error",
             ErrorKind::ResponseHeaderTimeout => "response_header_timeout",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::UpstreamReset => "upstream_reset",
@@ -93,6 +105,7 @@ impl ErrorKind {
             ErrorKind::LayerStalled => "layer_stalled",
             ErrorKind::Overloaded => "overloaded",
             ErrorKind::CircuitOpen => "circuit_open",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Internal => "internal",
             ErrorKind::ClientClosed => "client_closed",
         }
@@ -108,15 +121,18 @@ impl ErrorKind {
             | ErrorKind::Overloaded
             | ErrorKind::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::ConnectTimeout
+            | ErrorKind::TlsHandshakeTimeout
             | ErrorKind::ResponseHeaderTimeout
             | ErrorKind::DeadlineExceeded
             | ErrorKind::LayerStalled => StatusCode::GATEWAY_TIMEOUT,
-            ErrorKind::ConnectError | ErrorKind::UpstreamReset | ErrorKind::UpstreamProtocol => {
-                StatusCode::BAD_GATEWAY
-            }
+            ErrorKind::ConnectError
+            | ErrorKind::TlsError
+            | ErrorKind::UpstreamReset
+            | ErrorKind::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             ErrorKind::BodyReadTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::ClientClosed => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
         }
@@ -132,6 +148,12 @@ impl ErrorKind {
             }
             ErrorKind::ConnectTimeout => "the TCP connect did not finish within timeouts.connect",
             ErrorKind::ConnectError => "the upstream refused or failed the TCP connection",
+            ErrorKind::TlsHandshakeTimeout => {
+                "the TLS handshake with the upstream did not finish within timeouts.tls_handshake"
+            }
+            ErrorKind::TlsError => {
+                "the TLS handshake with the upstream failed (certificate check, alert or protocol)"
+            }
             ErrorKind::ResponseHeaderTimeout => {
                 "the upstream sent no response head within timeouts.response_header"
             }
@@ -154,6 +176,9 @@ impl ErrorKind {
             ErrorKind::CircuitOpen => {
                 "the upstream's circuit breaker is open; the request was not sent"
             }
+            ErrorKind::RateLimited => {
+                "the client is over a rate limit of this route; retry after Retry-After"
+            }
             ErrorKind::Internal => "a panic or internal error while handling the request",
             ErrorKind::ClientClosed => "the client went away before the response was complete",
         }
@@ -164,6 +189,7 @@ impl ErrorKind {
         matches!(
             self,
             ErrorKind::ConnectTimeout
+                | ErrorKind::TlsHandshakeTimeout
                 | ErrorKind::ResponseHeaderTimeout
                 | ErrorKind::DeadlineExceeded
                 | ErrorKind::BodyReadTimeout
@@ -238,6 +264,9 @@ mod tests {
         assert_eq!(ErrorKind::ResponseHeaderTimeout.status(), 504);
         assert_eq!(ErrorKind::DeadlineExceeded.status(), 504);
         assert_eq!(ErrorKind::ConnectError.status(), 502);
+        assert_eq!(ErrorKind::TlsHandshakeTimeout.status(), 504);
+        assert_eq!(ErrorKind::TlsError.status(), 502);
+        assert!(ErrorKind::TlsHandshakeTimeout.is_timeout());
         assert_eq!(ErrorKind::UpstreamReset.status(), 502);
         assert_eq!(ErrorKind::PoolExhausted.status(), 503);
         assert_eq!(ErrorKind::BodyReadTimeout.status(), 408);

@@ -1,5 +1,6 @@
 //! The admin API, on its own listener: `/metrics`, `/healthz`, `/readyz`, `/config`,
-//! `/upstreams` (pool, balancer and outlier state per endpoint; bulkhead and retry budget),
+//! `/upstreams` (pool, balancer and outlier state per endpoint; bulkhead and retry budget;
+//! whether it speaks TLS, its connection reuse and TLS resumption ratios),
 //! `/breakers` (each upstream's circuit breaker and its window), `POST /reload`.
 //!
 //! Security by default: the admin listener must be loopback unless a bearer token is
@@ -202,9 +203,17 @@ fn upstream_view(u: &Upstream) -> serde_json::Value {
         })
         .collect();
     let budget = u.budget.snapshot();
+    let c = &u.counters;
+    let (reused, fresh) = (c.reused.get(), c.fresh.get());
+    let (full, resumed) = (c.handshakes_full.get(), c.handshakes_resumed.get());
     let mut v = json!({
         "name": u.name,
         "balancer": u.config.balancer.as_str(),
+        "tls": u.tls.is_some(),
+        // Since the process started (the counters outlive reloads); null before the
+        // first request or handshake.
+        "connection_reuse_ratio": ratio(reused, reused + fresh),
+        "tls_resumption_ratio": ratio(resumed, full + resumed),
         "endpoints": endpoints,
         "retry_budget": {
             "requests": budget.requests,
@@ -232,6 +241,11 @@ fn upstream_view(u: &Upstream) -> serde_json::Value {
         });
     }
     v
+}
+
+/// `part / all`, or `None` when nothing was counted yet.
+fn ratio(part: u64, all: u64) -> Option<f64> {
+    (all > 0).then(|| part as f64 / all as f64)
 }
 
 async fn breakers(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {

@@ -5,7 +5,11 @@
 //!    response body while streaming) → `deadline_exceeded`;
 //! 2. pool checkout wait, bounded by `checkout_timeout` → `pool_exhausted`;
 //! 3. TCP connect, bounded by `timeouts.connect` → `connect_timeout`;
-//! 4. response head, bounded by `timeouts.response_header` → `response_header_timeout`.
+//! 4. for a TLS upstream, the handshake, bounded by `timeouts.tls_handshake` →
+//!    `tls_handshake_timeout` (a failed one is `tls_error`);
+//! 5. response head, bounded by `timeouts.response_header` → `response_header_timeout`.
+//!
+//! Steps 3 and 4 happen inside the pool's checkout, and only for a new connection.
 //!
 //! Each inner timeout only applies when it would fire before the deadline; otherwise the
 //! deadline fires first and is what gets reported. The policies (`crate::policy`) wrap this

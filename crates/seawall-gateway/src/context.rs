@@ -87,6 +87,9 @@ pub struct RequestContext {
     pub access_log: bool,
     pub status: u16,
     pub conn: Arc<ConnState>,
+    /// The `RateLimit` header a `rate_limit` layer wants on the response (its tightest
+    /// limit for this request); set on the way in, added on the way out.
+    pub rate_limit: Option<HeaderValue>,
 }
 
 impl RequestContext {

@@ -116,6 +116,7 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         access_log: route.access_log,
         status: 0,
         conn: sh.conn.clone(),
+        rate_limit: None,
     });
 
     let rejection = if found.is_none() {

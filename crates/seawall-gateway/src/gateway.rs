@@ -93,6 +93,8 @@ impl Gateway {
             metrics,
             access_log,
             extra_layers: options.extra_layers,
+            upstream_sessions: Default::default(),
+            rate_limiters: Default::default(),
         });
 
         let sim = match &config.sim {
@@ -273,8 +275,9 @@ impl Inner {
     pub async fn apply(&self, config: Config) -> Result<u64, String> {
         let mut running = self.listeners.lock().await;
         let old = self.runtime.load_full();
-        // An unchanged config still rebuilds when a TLS listener's certificate or key file
-        // changed: that is how a renewed certificate is picked up (`POST /reload`, SIGHUP).
+        // An unchanged config still rebuilds when a TLS listener's certificate or key file,
+        // or an upstream's CA or client certificate, changed: that is how a renewed
+        // certificate is picked up (`POST /reload`, SIGHUP).
         if *old.config == config && !old.tls_files_changed() {
             self.shared.metrics.reload("unchanged");
             return Ok(old.generation);

@@ -3,7 +3,7 @@
 //!
 //! Start at [`Gateway::start`]. A request's path through the code: `listener` (accept,
 //! connection watchdog) → `edge` (snapshot, route, deadline, panic/stall guard) → `chain`
-//! (middleware layers) → `attempt` (pool checkout, connect, response head) → `body`
+//! (middleware layers) → `attempt` (pool checkout, connect, upstream TLS, response head) → `body`
 //! (streaming back, deadline, outcome) → `outcome` (metrics, access log). See
 //! ARCHITECTURE.md for the layer order and invariants.
 

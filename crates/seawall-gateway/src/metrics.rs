@@ -23,7 +23,7 @@ use prometheus_client::{
 use seawall_core::ErrorKind;
 
 use crate::histogram::AtomicHistogram;
-use seawall_pool::{CloseCounters, PoolMetrics};
+use seawall_pool::{CloseCounters, PhaseMetrics, PoolMetrics};
 
 /// Builds histograms with the configured buckets.
 #[derive(Clone)]
@@ -89,6 +89,13 @@ pub struct CloseLabels {
     pub reason: String,
 }
 
+/// Labels of upstream TLS handshakes, by kind (`full` or `resumed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HandshakeLabels {
+    pub upstream: String,
+    pub kind: String,
+}
+
 /// Labels naming a listener only.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ListenerLabel {
@@ -131,6 +138,14 @@ pub struct UpstreamReasonLabels {
     pub reason: String,
 }
 
+/// Labels of rate-limit decisions (`outcome`: allowed, delayed, limited).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RateLimitLabels {
+    pub route: String,
+    pub limit: String,
+    pub outcome: String,
+}
+
 /// Every metric family of the gateway.
 pub struct Metrics {
     registry: Registry,
@@ -146,6 +161,10 @@ pub struct Metrics {
     pub upstream_idle: Family<UpstreamLabel, Gauge>,
     pub upstream_in_use: Family<UpstreamLabel, Gauge>,
     pub upstream_connecting: Family<UpstreamLabel, Gauge>,
+    pub upstream_tls_handshake_duration: Family<UpstreamLabel, Histogram, Buckets>,
+    pub upstream_tls_handshakes: Family<HandshakeLabels, Counter>,
+    pub upstream_checkout_wait: Family<UpstreamLabel, Histogram, Buckets>,
+    pub upstream_response_head_duration: Family<UpstreamLabel, Histogram, Buckets>,
     pub downstream_open: Family<ListenerLabel, Gauge>,
     pub downstream_rejected: Family<ListenerLabel, Counter>,
     pub downstream_closed: Family<DownstreamCloseLabels, Counter>,
@@ -158,6 +177,7 @@ pub struct Metrics {
     pub outlier_events: Family<UpstreamReasonLabels, Counter>,
     pub endpoints_ejected: Family<UpstreamLabel, Gauge>,
     pub fallbacks: Family<ErrorLabels, Counter>,
+    pub ratelimit_decisions: Family<RateLimitLabels, Counter>,
 }
 
 impl Metrics {
@@ -185,6 +205,16 @@ impl Metrics {
             upstream_idle: Family::default(),
             upstream_in_use: Family::default(),
             upstream_connecting: Family::default(),
+            upstream_tls_handshake_duration: Family::new_with_constructor(buckets_of(
+                PhaseMetrics::tls_handshake_buckets(),
+            )),
+            upstream_tls_handshakes: Family::default(),
+            upstream_checkout_wait: Family::new_with_constructor(buckets_of(
+                PhaseMetrics::checkout_wait_buckets(),
+            )),
+            upstream_response_head_duration: Family::new_with_constructor(buckets_of(
+                PhaseMetrics::response_head_buckets(),
+            )),
             downstream_open: Family::default(),
             downstream_rejected: Family::default(),
             downstream_closed: Family::default(),
@@ -197,6 +227,7 @@ impl Metrics {
             outlier_events: Family::default(),
             endpoints_ejected: Family::default(),
             fallbacks: Family::default(),
+            ratelimit_decisions: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -254,6 +285,26 @@ impl Metrics {
             "upstream_connections_connecting",
             "Upstream connections being established",
             m.upstream_connecting.clone(),
+        );
+        r.register(
+            "upstream_tls_handshake_duration_seconds",
+            "Successful TLS handshakes with upstream endpoints, from the end of the TCP connect",
+            m.upstream_tls_handshake_duration.clone(),
+        );
+        r.register(
+            "upstream_tls_handshakes",
+            "Successful TLS handshakes with upstream endpoints, by kind (full or resumed)",
+            m.upstream_tls_handshakes.clone(),
+        );
+        r.register(
+            "upstream_checkout_wait_seconds",
+            "Time to get an upstream connection, reused or new (slot wait, connect and TLS included)",
+            m.upstream_checkout_wait.clone(),
+        );
+        r.register(
+            "upstream_response_head_duration_seconds",
+            "Time from sending a request upstream to its response head, for requests that got one",
+            m.upstream_response_head_duration.clone(),
         );
         r.register(
             "downstream_connections_open",
@@ -315,6 +366,11 @@ impl Metrics {
             "Requests answered with the route's fallback, by route and the failure it covered (kind)",
             m.fallbacks.clone(),
         );
+        r.register(
+            "ratelimit_decisions",
+            "Rate-limit decisions, by route, limit and outcome (allowed, delayed, limited)",
+            m.ratelimit_decisions.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 
@@ -358,6 +414,27 @@ impl Metrics {
             .inc();
     }
 
+    /// Per-phase handles for one upstream's pool, labelled once like [`Metrics::pool`].
+    pub fn phases(&self, upstream: &str) -> PhaseMetrics {
+        let u = UpstreamLabel {
+            upstream: upstream.to_owned(),
+        };
+        let handshakes = |kind: &str| {
+            self.upstream_tls_handshakes
+                .get_or_create_owned(&HandshakeLabels {
+                    upstream: upstream.to_owned(),
+                    kind: kind.to_owned(),
+                })
+        };
+        PhaseMetrics {
+            tls_handshake_duration: self.upstream_tls_handshake_duration.get_or_create_owned(&u),
+            tls_handshakes_full: handshakes("full"),
+            tls_handshakes_resumed: handshakes("resumed"),
+            checkout_wait: self.upstream_checkout_wait.get_or_create_owned(&u),
+            response_head_duration: self.upstream_response_head_duration.get_or_create_owned(&u),
+        }
+    }
+
     /// Pool metric handles for one upstream, labelled once here so the pool never hashes.
     pub fn pool(&self, upstream: &str) -> PoolMetrics {
         let u = UpstreamLabel {
@@ -385,6 +462,10 @@ impl Metrics {
             }),
         }
     }
+}
+
+fn buckets_of(bounds: impl Iterator<Item = f64>) -> Buckets {
+    Buckets(bounds.collect())
 }
 
 /// Status classes, indexed by the first digit of the status.

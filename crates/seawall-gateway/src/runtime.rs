@@ -3,11 +3,28 @@
 //! A [`Runtime`] is immutable once built and is swapped in whole on reload (`crate::reload`),
 //! so a request sees one consistent config from start to end. Building reuses the
 //! [`Upstream`] (and so the warm pool) of every upstream whose config did not change.
+//!
+//! Upstream TLS: an upstream with `tls` gets an [`UpstreamTls`] in its pool options. Its
+//! session store is per upstream name and process-wide (in [`Shared`]), and when a changed
+//! upstream is rebuilt, its TLS is built with `previous.reload(..)`: rustls resumes a
+//! session only under the very same verifier objects, so a fresh `UpstreamTls` would make
+//! every first connection after a reload a full handshake. A TLS file that does not load
+//! fails the build, so the reload is refused and the old config keeps serving.
 
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use seawall_config::{Config, ListenerConfig, MiddlewareConfig, UpstreamConfig};
-use seawall_pool::{Pool, PoolSettings};
+use prometheus_client::metrics::counter::Counter;
+use seawall_config::{Config, ListenerConfig, MiddlewareConfig, UpstreamConfig, UpstreamTlsConfig};
+use seawall_pool::{
+    ClientIdentity, PemSource, Pool, PoolOptions, PoolSettings, SessionStore, TlsRoots,
+    TlsSettings, UpstreamTls,
+};
 
 use crate::{
     chain::{Chain, Layer},
@@ -30,6 +47,24 @@ pub struct Shared {
     /// Layers added by the embedding program, by route name (appended after the configured
     /// ones). This is how a library user adds their own middleware.
     pub extra_layers: Vec<(String, LayerFactory)>,
+    /// TLS session stores of upstreams, by upstream name. Only touched while a runtime is
+    /// built, never on the request path; kept for the process so that an upstream that
+    /// left the config (or lost its `tls`) and comes back still resumes its sessions.
+    pub upstream_sessions: Mutex<HashMap<String, SessionStore>>,
+    /// Local rate-limit state, handed to rebuilt routes so a reload keeps it.
+    pub rate_limiters: crate::middleware::rate_limit::LimiterRegistry,
+}
+
+impl Shared {
+    /// The session store of `upstream`, created on first use.
+    fn sessions(&self, upstream: &str) -> SessionStore {
+        // A poisoned lock only means a panic elsewhere while inserting; the map is fine.
+        let mut stores = self
+            .upstream_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        stores.entry(upstream.to_owned()).or_default().clone()
+    }
 }
 
 /// Makes a fresh instance of a custom layer for a route.
@@ -51,10 +86,35 @@ pub struct Upstream {
     pub bulkhead: Option<Bulkhead>,
     /// Spent by every route retrying against this upstream.
     pub budget: Budget,
+    /// The pool's TLS, when the upstream has `tls`; kept to build the next one from.
+    pub tls: Option<UpstreamTls>,
+    /// The TLS files as read when this upstream was built (path, bytes), to notice a
+    /// rotated CA or client certificate on an otherwise unchanged reload.
+    tls_files: Vec<LoadedFile>,
+    /// Process-wide counters of this upstream (they survive reloads), for the admin API.
+    pub counters: UpstreamCounters,
+}
+
+/// A file as read when a runtime was built: its path and its bytes.
+type LoadedFile = (PathBuf, Vec<u8>);
+
+/// Handles on an upstream's request and handshake counters, for ratios in `/upstreams`.
+#[derive(Clone)]
+pub struct UpstreamCounters {
+    pub reused: Counter,
+    pub fresh: Counter,
+    pub handshakes_full: Counter,
+    pub handshakes_resumed: Counter,
 }
 
 impl Upstream {
-    fn build(config: &UpstreamConfig, shared: &Shared) -> Result<Self, String> {
+    /// Builds the upstream; `previous` is the same upstream in the running runtime, whose
+    /// TLS (and so its resumable sessions) the new one continues.
+    fn build(
+        config: &UpstreamConfig,
+        previous: Option<&Upstream>,
+        shared: &Shared,
+    ) -> Result<Self, String> {
         let endpoints = config
             .endpoints
             .iter()
@@ -91,13 +151,38 @@ impl Upstream {
             .as_ref()
             .map(|c| Bulkhead::build(name, c, metrics));
         let budget = Budget::build(name, &config.retry_budget)?;
-        let pool = Pool::new(
+        let (tls, tls_files) = match &config.tls {
+            None => (None, Vec::new()),
+            Some(c) => {
+                let (tls, files) = build_tls(config, c, previous, shared)?;
+                (Some(tls), files)
+            }
+        };
+        let pool_metrics = shared.metrics.pool(&config.name);
+        let phases = shared.metrics.phases(&config.name);
+        let counters = UpstreamCounters {
+            reused: pool_metrics.reused.clone(),
+            fresh: pool_metrics.fresh.clone(),
+            handshakes_full: phases.tls_handshakes_full.clone(),
+            handshakes_resumed: phases.tls_handshakes_resumed.clone(),
+        };
+        let options = PoolOptions {
+            tls: tls.clone(),
+            max_lifetime: config.pool.max_lifetime.map(|d| d.get()),
+            max_requests_per_connection: config.pool.max_requests_per_connection,
+            metrics: phases,
+        };
+        let pool = Pool::with_options(
             config.name.clone(),
             endpoints,
             settings,
-            shared.metrics.pool(&config.name),
+            pool_metrics,
+            options,
         );
         Ok(Self {
+            tls,
+            tls_files,
+            counters,
             name: config.name.clone(),
             config: config.clone(),
             pool,
@@ -108,6 +193,73 @@ impl Upstream {
             budget,
         })
     }
+
+    /// True when a TLS file (CA, client certificate or key) no longer holds what this
+    /// upstream was built from, or cannot be read: a reload of an otherwise unchanged
+    /// config must then rebuild, which picks up the rotated files or reports why they do
+    /// not load.
+    pub fn tls_files_changed(&self) -> bool {
+        self.tls_files
+            .iter()
+            .any(|(path, bytes)| std::fs::read(path).map_or(true, |now| now != *bytes))
+    }
+}
+
+/// Maps `upstreams[].tls` onto the pool's [`TlsSettings`] and builds the client
+/// configuration: from `previous`'s TLS when it had one (keeping its sessions
+/// resumable), else with the upstream's process-wide session store. Also returns the
+/// files read, with their bytes.
+fn build_tls(
+    config: &UpstreamConfig,
+    c: &UpstreamTlsConfig,
+    previous: Option<&Upstream>,
+    shared: &Shared,
+) -> Result<(UpstreamTls, Vec<LoadedFile>), String> {
+    let name = &config.name;
+    let mut files = Vec::new();
+    let mut read = |key: &str, path: &PathBuf| {
+        let bytes = std::fs::read(path).map_err(|e| {
+            format!(
+                "upstream `{name}`: tls.{key} {}: cannot read it: {e}",
+                path.display()
+            )
+        })?;
+        files.push((path.clone(), bytes));
+        Ok::<_, String>(PemSource::File(path.clone()))
+    };
+    let roots = match &c.ca_file {
+        None => TlsRoots::WebPki,
+        Some(path) => TlsRoots::Pem(read("ca_file", path)?),
+    };
+    let client_identity = match (&c.client_cert_file, &c.client_key_file) {
+        (Some(cert), Some(key)) => Some(ClientIdentity {
+            cert_chain: read("client_cert_file", cert)?,
+            key: read("client_key_file", key)?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(format!(
+                "upstream `{name}`: tls: client_cert_file and client_key_file must be set together"
+            ));
+        }
+    };
+    let settings = TlsSettings {
+        server_name: c.server_name.clone(),
+        roots,
+        client_identity,
+        alpn: c
+            .alpn
+            .iter()
+            .map(|p| p.as_str().as_bytes().to_vec())
+            .collect(),
+        handshake_timeout: config.timeouts.tls_handshake.get(),
+    };
+    let tls = match previous.and_then(|p| p.tls.as_ref()) {
+        Some(before) => before.reload(&settings),
+        None => UpstreamTls::new(&settings, &shared.sessions(name)),
+    }
+    .map_err(|e| format!("upstream `{name}`: tls: {e}"))?;
+    Ok((tls, files))
 }
 
 /// One route, ready to serve.
@@ -186,13 +338,13 @@ impl Runtime {
     ) -> Result<Self, String> {
         let mut upstreams = BTreeMap::new();
         for u in &config.upstreams {
-            let reused = previous
-                .and_then(|p| p.upstreams.get(&u.name))
-                .filter(|old| old.config == *u)
+            let before = previous.and_then(|p| p.upstreams.get(&u.name));
+            let reused = before
+                .filter(|old| old.config == *u && !old.tls_files_changed())
                 .cloned();
             let upstream = match reused {
                 Some(old) => old,
-                None => Arc::new(Upstream::build(u, shared)?),
+                None => Arc::new(Upstream::build(u, before.map(|b| &**b), shared)?),
             };
             upstreams.insert(u.name.clone(), upstream);
         }
@@ -222,13 +374,15 @@ impl Runtime {
         self.listeners.iter().find(|l| &*l.name == name)
     }
 
-    /// True when a TLS listener's certificate or key file changed on disk since this
-    /// runtime was built: a reload of an unchanged config must still rebuild then.
+    /// True when a TLS listener's certificate or key file, or a TLS upstream's CA or client
+    /// certificate file, changed on disk since this runtime was built: a reload of an
+    /// unchanged config must still rebuild then.
     pub fn tls_files_changed(&self) -> bool {
         self.listeners
             .iter()
             .filter_map(|l| l.tls.as_deref())
             .any(crate::tls::ListenerTls::files_changed)
+            || self.upstreams.values().any(|u| u.tls_files_changed())
     }
 }
 
@@ -246,7 +400,8 @@ fn build_listener(
             .get(&r.upstream)
             .cloned()
             .ok_or_else(|| format!("route `{name}`: unknown upstream `{}`", r.upstream))?;
-        let mut chain = build_chain(&r.middleware).map_err(|e| format!("route `{name}`: {e}"))?;
+        let mut chain = build_chain(&r.middleware, &name, &shared.rate_limiters)
+            .map_err(|e| format!("route `{name}`: {e}"))?;
         let extra: Vec<Box<dyn Layer>> = shared
             .extra_layers
             .iter()

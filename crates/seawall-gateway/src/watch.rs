@@ -8,8 +8,9 @@
 //! directory the link points into is watched too. Events are debounced (200 ms) so one save
 //! is one reload, and read-only events are ignored (our own reload reads the file).
 //!
-//! The directories of TLS listeners' certificate and key files are watched as well, and an
-//! event naming one of those files reloads: that is what makes a renewed certificate (say,
+//! The directories of TLS listeners' certificate and key files (and of upstreams' CA and
+//! client certificate files) are watched as well, and an event naming one of those files
+//! reloads: that is what makes a renewed certificate (say,
 //! certbot replacing the `live/` symlinks) take effect without anyone calling reload. The
 //! set follows the config: it is recomputed after every reload.
 
@@ -111,13 +112,20 @@ impl TlsWatch {
     /// stops watching those no longer named.
     fn sync(&mut self, watcher: &mut notify::RecommendedWatcher, inner: &Inner) {
         let runtime = inner.runtime.load();
-        let files: Vec<&Path> = runtime
-            .config
+        let config = &runtime.config;
+        let listener_files = config
             .listeners
             .iter()
             .filter_map(|l| l.tls.as_ref())
-            .flat_map(|t| [t.cert_file.as_path(), t.key_file.as_path()])
-            .collect();
+            .flat_map(|t| [t.cert_file.as_path(), t.key_file.as_path()]);
+        // Upstream TLS files too: a rotated CA bundle or client certificate.
+        let upstream_files = config
+            .upstreams
+            .iter()
+            .filter_map(|u| u.tls.as_ref())
+            .flat_map(|t| [&t.ca_file, &t.client_cert_file, &t.client_key_file])
+            .filter_map(|f| f.as_deref());
+        let files: Vec<&Path> = listener_files.chain(upstream_files).collect();
         if let Ok(mut names) = self.names.lock() {
             *names = files
                 .iter()

@@ -241,7 +241,7 @@ impl DnsPool {
     }
 
     /// Checks out a connection to one of the addresses, taken round-robin. If connecting
-    /// fails (`ConnectError`, `ConnectTimeout`, which includes TLS failures for now) or
+    /// fails (`ConnectError`, `ConnectTimeout`, `TlsError`, `TlsHandshakeTimeout`) or
     /// the address was just drained, the next address is tried, each once, all within
     /// `deadline`; the last error is returned. Other errors (`PoolExhausted`,
     /// `DeadlineExceeded`) return at once.
@@ -306,7 +306,10 @@ impl fmt::Debug for DnsPool {
 
 fn falls_through(error: &PoolError) -> bool {
     match error.kind {
-        ErrorKind::ConnectError | ErrorKind::ConnectTimeout => true,
+        ErrorKind::ConnectError
+        | ErrorKind::ConnectTimeout
+        | ErrorKind::TlsError
+        | ErrorKind::TlsHandshakeTimeout => true,
         // A member drained between loading the list and checking out.
         ErrorKind::NoEndpoint => error.endpoint.is_some(),
         _ => false,

@@ -127,8 +127,8 @@ impl PoolError {
         }
     }
 
-    /// Set when the TCP connect succeeded and the TLS handshake failed, so that callers can
-    /// tell TLS failures apart while [`classify_tls`] still maps them onto connect kinds.
+    /// Set when the TCP connect succeeded and the TLS handshake failed (the kind is then
+    /// whatever [`classify_tls`] says, or `DeadlineExceeded`).
     pub fn tls_failure(&self) -> Option<TlsFailure> {
         self.tls
     }

@@ -418,16 +418,13 @@ pub enum TlsFailure {
     Error,
 }
 
-/// The one place that maps a TLS failure to an error kind.
-///
-/// `seawall-core` has no TLS kinds yet; until it has `TlsHandshakeTimeout` (504,
-/// `tls_handshake_timeout`) and `TlsError` (502, `tls_error`), the closest connect kinds
-/// stand in: same status codes, and a TLS failure is a failure to connect. Switching is a
-/// two-line change here.
+/// The one place that maps a TLS failure to an error kind: `TlsHandshakeTimeout` (504)
+/// and `TlsError` (502), their own kinds so that an operator can tell a slow or failing
+/// handshake from a slow or refused TCP connect.
 pub fn classify_tls(failure: TlsFailure) -> ErrorKind {
     match failure {
-        TlsFailure::Timeout => ErrorKind::ConnectTimeout,
-        TlsFailure::Error => ErrorKind::ConnectError,
+        TlsFailure::Timeout => ErrorKind::TlsHandshakeTimeout,
+        TlsFailure::Error => ErrorKind::TlsError,
     }
 }
 

@@ -75,7 +75,7 @@ async fn handshake_with_a_listener_that_never_answers_fails_after_the_handshake_
     let error = pool.checkout(0, in_secs(10)).await.unwrap_err();
     let waited = started.elapsed();
     assert_eq!(error.tls_failure(), Some(TlsFailure::Timeout), "{error}");
-    assert_eq!(error.kind, seawall_pool::classify_tls(TlsFailure::Timeout));
+    assert_eq!(error.kind, ErrorKind::TlsHandshakeTimeout);
     assert!(
         error.detail().contains("TLS handshake timed out"),
         "{error}"
@@ -123,7 +123,7 @@ async fn certificate_from_an_untrusted_ca_is_rejected_naming_the_unknown_issuer(
     );
     let error = pool.checkout(0, in_secs(10)).await.unwrap_err();
     assert_eq!(error.tls_failure(), Some(TlsFailure::Error), "{error}");
-    assert_eq!(error.kind, seawall_pool::classify_tls(TlsFailure::Error));
+    assert_eq!(error.kind, ErrorKind::TlsError);
     assert!(error.detail().contains("unknown issuer"), "{error}");
     assert!(std::error::Error::source(&error).is_some());
     assert_eq!(metrics.opened.get(), 0);

@@ -3,11 +3,11 @@
 //! One classifier type serves two policies with different defaults:
 //! - the breaker's [`ErrorClassifier::upstream_failures`] (its `Default`): every 5xx
 //!   response, and every error kind that is the upstream's doing (`connect_timeout`,
-//!   `connect_error`, `response_header_timeout`, `deadline_exceeded`, `upstream_reset`,
+//!   `connect_error`, `tls_handshake_timeout`, `tls_error`, `response_header_timeout`, `deadline_exceeded`, `upstream_reset`,
 //!   `upstream_protocol`, `pool_exhausted`), like resilience4j recording every exception;
 //! - the retry policy's [`ErrorClassifier::retryable`]: 502, 503 and 504, and the kinds
-//!   where another try may well succeed (`connect_error`, `connect_timeout`,
-//!   `upstream_reset`), like Envoy's `retry_on: 5xx,connect-failure,reset`.
+//!   where another try may well succeed (`connect_error`, `connect_timeout`, `tls_error`,
+//!   `tls_handshake_timeout`, `upstream_reset`), like Envoy's `retry_on: 5xx,connect-failure,reset`.
 //!
 //! Rule: when the gateway classified the call as an [`ErrorKind`], the kind alone decides
 //! and the status is ignored, because that status was made up by the gateway (a 503 for
@@ -98,9 +98,11 @@ impl Default for ErrorClassifier {
 
 impl ErrorClassifier {
     /// The error kinds that are the upstream's doing (the breaker default).
-    pub const UPSTREAM_KINDS: [ErrorKind; 7] = [
+    pub const UPSTREAM_KINDS: [ErrorKind; 9] = [
         ErrorKind::ConnectTimeout,
         ErrorKind::ConnectError,
+        ErrorKind::TlsHandshakeTimeout,
+        ErrorKind::TlsError,
         ErrorKind::ResponseHeaderTimeout,
         ErrorKind::DeadlineExceeded,
         ErrorKind::UpstreamReset,
@@ -109,9 +111,13 @@ impl ErrorClassifier {
     ];
 
     /// The error kinds after which another try is likely to help (the retry default).
-    pub const RETRYABLE_KINDS: [ErrorKind; 3] = [
+    /// TLS failures are in: the request was not sent, and another endpoint (or another
+    /// handshake, after a timeout or a dropped connection) may well succeed.
+    pub const RETRYABLE_KINDS: [ErrorKind; 5] = [
         ErrorKind::ConnectError,
         ErrorKind::ConnectTimeout,
+        ErrorKind::TlsError,
+        ErrorKind::TlsHandshakeTimeout,
         ErrorKind::UpstreamReset,
     ];
 

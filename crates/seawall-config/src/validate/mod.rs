@@ -9,6 +9,7 @@
 use std::{collections::HashMap, fmt, net::SocketAddr};
 
 mod policy;
+mod rate_limit;
 mod route;
 mod tls;
 mod upstream;
@@ -55,6 +56,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     found.addresses(config);
     found.admin(config);
     found.metrics(config);
+    found.rate_limits(config);
     found.0
 }
 

@@ -1,5 +1,7 @@
 //! Rules about listener TLS (`listeners[].tls`): the certificate and key files exist and
-//! look like what they should hold, ALPN offers something, the handshake has time.
+//! look like what they should hold, ALPN offers something, the handshake has time. And
+//! about upstream TLS (`upstreams[].tls`): the CA and client certificate files the same
+//! way, a client certificate comes with its key, ALPN offers only what the pool speaks.
 //!
 //! The files are only looked at, not parsed as X.509 (this crate knows the file format of
 //! the config, not of certificates): the gateway parses them when it builds the listener,
@@ -11,7 +13,7 @@ use std::path::Path;
 
 use super::Found;
 use crate::{
-    Config, ListenerTlsConfig,
+    AlpnProtocol, Config, ListenerTlsConfig, UpstreamTlsConfig,
     locate::{join_index, join_key},
 };
 
@@ -63,6 +65,80 @@ impl Found {
         }
     }
 
+    /// `upstreams[i].tls`, with `path` that key's path.
+    pub(super) fn upstream_tls(&mut self, path: &str, tls: &UpstreamTlsConfig) {
+        if let Some(name) = &tls.server_name {
+            let name_ok = !name.trim().is_empty()
+                && !name.contains(char::is_whitespace)
+                && !name.contains('/');
+            if !name_ok {
+                let hint = "a DNS name such as `api.internal` or an IP address, without scheme, port or path";
+                self.push(
+                    join_key(path, "server_name"),
+                    Some(format!("{name:?}")),
+                    "server_name is not a host name",
+                    Some(hint.into()),
+                );
+            }
+        }
+        if let Some(ca) = &tls.ca_file {
+            self.pem_file(
+                join_key(path, "ca_file"),
+                ca,
+                "CA certificate",
+                &["CERTIFICATE"],
+            );
+        }
+        match (&tls.client_cert_file, &tls.client_key_file) {
+            (Some(cert), Some(key)) => {
+                self.pem_file(
+                    join_key(path, "client_cert_file"),
+                    cert,
+                    "client certificate",
+                    &["CERTIFICATE"],
+                );
+                self.pem_file(
+                    join_key(path, "client_key_file"),
+                    key,
+                    "client private key",
+                    &["PRIVATE KEY"],
+                );
+            }
+            (Some(cert), None) => self.push(
+                join_key(path, "client_cert_file"),
+                Some(cert.display().to_string()),
+                "client_cert_file is set without client_key_file",
+                Some("mutual TLS needs both the certificate and its private key: add `client_key_file`, or remove `client_cert_file`".into()),
+            ),
+            (None, Some(key)) => self.push(
+                join_key(path, "client_key_file"),
+                Some(key.display().to_string()),
+                "client_key_file is set without client_cert_file",
+                Some("mutual TLS needs both the certificate and its private key: add `client_cert_file`, or remove `client_key_file`".into()),
+            ),
+            (None, None) => {}
+        }
+        let alpn_path = join_key(path, "alpn");
+        for (j, protocol) in tls.alpn.iter().enumerate() {
+            if *protocol == AlpnProtocol::H2 {
+                let hint = "the upstream pool speaks HTTP/1.1 only; offer `http/1.1` (the default), or `[]` for no ALPN";
+                self.push(
+                    join_index(&alpn_path, j),
+                    Some(protocol.as_str().into()),
+                    "`h2` cannot be offered to an upstream",
+                    Some(hint.into()),
+                );
+            } else if tls.alpn[..j].contains(protocol) {
+                self.push(
+                    join_index(&alpn_path, j),
+                    Some(protocol.as_str().into()),
+                    format!("`{}` is listed twice", protocol.as_str()),
+                    Some("list each protocol once".into()),
+                );
+            }
+        }
+    }
+
     /// The file at `file` exists, is readable and holds a PEM section whose label ends with
     /// one of `labels` (`BEGIN CERTIFICATE`, `BEGIN EC PRIVATE KEY`, ...).
     fn pem_file(&mut self, path: String, file: &Path, what: &str, labels: &[&str]) {
@@ -101,10 +177,10 @@ impl Found {
                 .is_some_and(|label| labels.iter().any(|l| label.ends_with(l)))
         });
         if !found {
-            let hint = if what == "certificate" && text.contains("PRIVATE KEY-----") {
-                "this file holds a private key; are `cert_file` and `key_file` swapped?"
-            } else if what == "private key" && text.contains("BEGIN CERTIFICATE-----") {
-                "this file holds a certificate; are `cert_file` and `key_file` swapped?"
+            let hint = if what.ends_with("certificate") && text.contains("PRIVATE KEY-----") {
+                "this file holds a private key; are the certificate and key files swapped?"
+            } else if what.ends_with("private key") && text.contains("BEGIN CERTIFICATE-----") {
+                "this file holds a certificate; are the certificate and key files swapped?"
             } else {
                 "the file must be PEM text with `-----BEGIN ...-----` sections"
             };

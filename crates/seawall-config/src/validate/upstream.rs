@@ -73,6 +73,13 @@ impl Found {
         if let Some(d) = upstream.timeouts.response_header {
             self.nonzero_duration(join_key(&timeouts, "response_header"), d);
         }
+        self.nonzero_duration(
+            join_key(&timeouts, "tls_handshake"),
+            upstream.timeouts.tls_handshake,
+        );
+        if let Some(tls) = &upstream.tls {
+            self.upstream_tls(&join_key(path, "tls"), tls);
+        }
         if let Some(b) = &upstream.breaker {
             self.breaker(&join_key(path, "breaker"), b);
         }
@@ -104,6 +111,20 @@ impl Found {
                 Some(hint),
             );
         }
+        if let Some(d) = pool.max_lifetime {
+            self.nonzero_duration(join_key(&pool_path, "max_lifetime"), d);
+        }
+        if pool.max_requests_per_connection == Some(0) {
+            self.push(
+                join_key(&pool_path, "max_requests_per_connection"),
+                Some("0".into()),
+                "max_requests_per_connection must be at least 1",
+                Some(
+                    "1 opens a new connection for every request; remove the key for no limit"
+                        .into(),
+                ),
+            );
+        }
         if let Some(d) = pool.tcp_keepalive.filter(|d| d.get().is_zero()) {
             let hint =
                 "use a positive interval such as \"30s\", or `null` to disable keep-alive probes";
@@ -120,32 +141,51 @@ impl Found {
     /// the route deadline always wins, and the error the client sees is then the wrong one.
     pub(super) fn route_timeouts(&mut self, config: &Config) {
         for (j, upstream) in config.upstreams.iter().enumerate() {
-            let Some(header) = upstream.timeouts.response_header else {
-                continue;
-            };
-            for (i, listener) in config.listeners.iter().enumerate() {
-                for (k, route) in listener.routes.iter().enumerate() {
-                    if route.upstream != upstream.name || header <= route.timeout {
-                        continue;
-                    }
-                    let route_path = join_key(
-                        &join_index(&join_key(&join_index("listeners", i), "routes"), k),
-                        "timeout",
-                    );
-                    let message = format!(
-                        "response_header timeout {header} is longer than the {} deadline of route {route_path}, which uses upstream `{}`",
-                        route.timeout, upstream.name
-                    );
-                    let hint = format!(
-                        "the route deadline fires first, so this timeout never applies; make it shorter than {} or raise the route timeout",
-                        route.timeout
-                    );
-                    let path = join_key(
-                        &join_key(&join_index("upstreams", j), "timeouts"),
-                        "response_header",
-                    );
-                    self.push(path, Some(header.to_string()), message, Some(hint));
+            // The TLS handshake timeout only matters when the upstream speaks TLS.
+            let tls_handshake = upstream
+                .tls
+                .as_ref()
+                .map(|_| upstream.timeouts.tls_handshake);
+            let phases = [
+                ("response_header", upstream.timeouts.response_header),
+                ("tls_handshake", tls_handshake),
+            ];
+            for (key, timeout) in phases {
+                let Some(timeout) = timeout else {
+                    continue;
+                };
+                self.phase_within_routes(config, j, key, timeout);
+            }
+        }
+    }
+
+    fn phase_within_routes(
+        &mut self,
+        config: &Config,
+        j: usize,
+        key: &str,
+        timeout: crate::units::HumanDuration,
+    ) {
+        let upstream = &config.upstreams[j];
+        for (i, listener) in config.listeners.iter().enumerate() {
+            for (k, route) in listener.routes.iter().enumerate() {
+                if route.upstream != upstream.name || timeout <= route.timeout {
+                    continue;
                 }
+                let route_path = join_key(
+                    &join_index(&join_key(&join_index("listeners", i), "routes"), k),
+                    "timeout",
+                );
+                let message = format!(
+                    "{key} timeout {timeout} is longer than the {} deadline of route {route_path}, which uses upstream `{}`",
+                    route.timeout, upstream.name
+                );
+                let hint = format!(
+                    "the route deadline fires first, so this timeout never applies; make it shorter than {} or raise the route timeout",
+                    route.timeout
+                );
+                let path = join_key(&join_key(&join_index("upstreams", j), "timeouts"), key);
+                self.push(path, Some(timeout.to_string()), message, Some(hint));
             }
         }
     }

@@ -4,14 +4,20 @@
 pub mod access_log;
 pub mod debug;
 pub mod headers;
+pub mod rate_limit;
 pub mod request_id;
 
 use seawall_config::MiddlewareConfig;
 
 use crate::chain::{Chain, Layer};
 
-/// Builds a route's chain, in config order (outermost first).
-pub fn build_chain(configs: &[MiddlewareConfig]) -> Result<Chain, String> {
+/// Builds route `route`'s chain, in config order (outermost first). `limiters` keeps
+/// rate-limit state across reloads.
+pub fn build_chain(
+    configs: &[MiddlewareConfig],
+    route: &str,
+    limiters: &rate_limit::LimiterRegistry,
+) -> Result<Chain, String> {
     let layers = configs
         .iter()
         .map(|c| -> Result<Box<dyn Layer>, String> {
@@ -20,6 +26,9 @@ pub fn build_chain(configs: &[MiddlewareConfig]) -> Result<Chain, String> {
                 MiddlewareConfig::AccessLog => Box::new(access_log::AccessLog),
                 MiddlewareConfig::Debug => Box::new(debug::Debug),
                 MiddlewareConfig::Headers(h) => Box::new(headers::Headers::try_new(h)?),
+                MiddlewareConfig::RateLimit(r) => {
+                    Box::new(rate_limit::RateLimit::try_new(r, route, limiters)?)
+                }
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -58,6 +58,8 @@ impl RouteFallback {
                 | ErrorKind::PoolExhausted
                 | ErrorKind::ConnectTimeout
                 | ErrorKind::ConnectError
+                | ErrorKind::TlsHandshakeTimeout
+                | ErrorKind::TlsError
                 | ErrorKind::ResponseHeaderTimeout
                 | ErrorKind::UpstreamReset
                 | ErrorKind::UpstreamProtocol
