@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for the core benchmark: builds the release binary, then runs the harness with
 # the upstream (nginx, one worker) measured directly, through nginx, HAProxy and Seawall with
-# the default chain and with an empty chain, all in one run so the figures are comparable.
+# the default chain; then Seawall with an empty chain, and with the resilience policies on
+# (each of those runs measures `direct` again as the noise check).
 #   bench/install-tools.sh      # once, as root: nginx haproxy wrk h2load (Debian packages)
 #   bench/run.sh                # REPS, DURATION, CONNS, LOADGEN as in proxy-bench.sh
 set -euo pipefail
@@ -15,6 +16,9 @@ mkdir -p "$RESULTS_DIR"
 OURS_CMD="env SEAWALL_BENCH_CHAIN=default $HERE/seawall.sh" RESULTS_DIR="$RESULTS_DIR/default-chain" \
   "$HERE/proxy-bench.sh" direct nginx haproxy ours
 OURS_CMD="env SEAWALL_BENCH_CHAIN=none $HERE/seawall.sh" RESULTS_DIR="$RESULTS_DIR/empty-chain" \
+  "$HERE/proxy-bench.sh" direct ours
+# The cost of the resilience policies on the hot path: default chain, policies on.
+OURS_CMD="env SEAWALL_BENCH_POLICIES=on $HERE/seawall.sh" RESULTS_DIR="$RESULTS_DIR/policies-on" \
   "$HERE/proxy-bench.sh" direct ours
 echo "results: $RESULTS_DIR"
 

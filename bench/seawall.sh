@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Starts Seawall for bench/proxy-bench.sh (target "ours"): renders bench/seawall-bench.yaml
-# with the harness's LISTEN_ADDR / UPSTREAM_ADDR and execs the release binary.
-#   SEAWALL_BIN            binary (default: target/release/seawall)
-#   SEAWALL_BENCH_CHAIN    "default" (request_id, access_log, debug) or "none"
+# Starts Seawall for bench/proxy-bench.sh (target "ours"): writes a config for the harness's
+# LISTEN_ADDR / UPSTREAM_ADDR and execs the release binary.
+#   SEAWALL_BIN              binary (default: target/release/seawall)
+#   SEAWALL_BENCH_CHAIN      "default" (request_id, access_log, debug: the embedded config's
+#                            chain) or "none"
+#   SEAWALL_BENCH_POLICIES   "off" (default) or "on": circuit breaker, outlier ejection,
+#                            bulkhead and retry budget on the upstream, retries on the route
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN=${SEAWALL_BIN:-$HERE/../target/release/seawall}
@@ -11,8 +14,39 @@ case ${SEAWALL_BENCH_CHAIN:-default} in
   none) CHAIN='[]' ;;
   *) echo "seawall.sh: SEAWALL_BENCH_CHAIN must be default or none" >&2; exit 2 ;;
 esac
+ROUTE_POLICIES=""
+UPSTREAM_POLICIES=""
+case ${SEAWALL_BENCH_POLICIES:-off} in
+  off) ;;
+  on)
+    ROUTE_POLICIES='        retry: { max_attempts: 2, retry_on: [502, 503, 504, connect_error, upstream_reset] }'
+    UPSTREAM_POLICIES='    breaker: { window: 10s, min_calls: 20, failure_ratio: 0.5 }
+    outlier: { consecutive_failures: 5 }
+    concurrency: { max_concurrent: 1000, max_pending: 1000, queue_timeout: 50ms }
+    retry_budget: { ratio: 0.2, min_retries_per_second: 10, ttl: 10s }' ;;
+  *) echo "seawall.sh: SEAWALL_BENCH_POLICIES must be on or off" >&2; exit 2 ;;
+esac
 CFG="$(mktemp -d)/seawall-bench.yaml"
-sed -e "s/@LISTEN_ADDR@/${LISTEN_ADDR:?}/" -e "s/@UPSTREAM_ADDR@/${UPSTREAM_ADDR:?}/" -e "s/@CHAIN@/$CHAIN/" \
-  "$HERE/seawall-bench.yaml" >"$CFG"
-# The access log goes to stdout; the harness sends it to its run log, as nginx would write its own.
+cat >"$CFG" <<YAML
+admin:
+  listen: 127.0.0.1:0
+listeners:
+  - name: public
+    listen: "${LISTEN_ADDR:?}"
+    max_connections: 20000
+    routes:
+      - name: bench
+        match: { path_prefix: / }
+        upstream: backend
+        timeout: 10s
+        middleware: $CHAIN
+$ROUTE_POLICIES
+upstreams:
+  - name: backend
+    endpoints: ["${UPSTREAM_ADDR:?}"]
+    timeouts: { connect: 1s, response_header: 5s }
+    pool: { max_idle_per_endpoint: 256, idle_timeout: 75s, max_connections_per_endpoint: 1024 }
+$UPSTREAM_POLICIES
+YAML
+# The access log goes to stdout; the harness sends it to its run log.
 exec "$BIN" run --config "$CFG" --no-watch
