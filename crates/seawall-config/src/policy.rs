@@ -11,7 +11,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::units::HumanDuration;
+use crate::units::{ByteSize, HumanDuration};
 
 /// The error kinds a breaker counts as failures by default (the upstream's doing).
 pub const BREAKER_DEFAULT_FAILURE_ON: [&str; 10] = [
@@ -143,12 +143,38 @@ impl Default for OutlierConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConcurrencyConfig {
-    /// Tries running at once, at least 1.
+    /// Tries running at once, at least 1 (unused with `adaptive`).
     pub max_concurrent: u32,
     /// Tries waiting for a slot; beyond this they are refused at once (503 `overloaded`).
     pub max_pending: u32,
     /// How long a try waits for a slot (never past the request deadline).
     pub queue_timeout: HumanDuration,
+    /// Replace the fixed `max_concurrent` with a limit that follows the upstream's latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveConcurrencyConfig>,
+}
+
+/// An adaptive concurrency limit (`upstreams[].concurrency.adaptive`): Gradient2, the limit
+/// falling as the upstream's latency rises above its long-run average.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdaptiveConcurrencyConfig {
+    /// The floor, at least 1.
+    pub min_limit: u32,
+    /// The ceiling.
+    pub max_limit: u32,
+    /// The limit before any sample, within `min_limit..=max_limit`.
+    pub initial_limit: u32,
+}
+
+impl Default for AdaptiveConcurrencyConfig {
+    fn default() -> Self {
+        Self {
+            min_limit: 20,
+            max_limit: 200,
+            initial_limit: 20,
+        }
+    }
 }
 
 impl Default for ConcurrencyConfig {
@@ -157,6 +183,7 @@ impl Default for ConcurrencyConfig {
             max_concurrent: 1024,
             max_pending: 1024,
             queue_timeout: HumanDuration::from_secs(1),
+            adaptive: None,
         }
     }
 }
@@ -272,13 +299,44 @@ impl<'a> OutcomeMatch<'a> {
     }
 }
 
-/// What a route answers when its upstream cannot (`routes[].fallback`).
+/// What a route answers when its upstream cannot (`routes[].fallback`). At least one of
+/// `static` and `stale_cache`; with both, a cached answer is preferred and the static one
+/// covers requests the cache has nothing (fresh) for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FallbackConfig {
     /// A fixed response.
-    #[serde(rename = "static")]
-    pub static_response: StaticResponseConfig,
+    #[serde(rename = "static", default, skip_serializing_if = "Option::is_none")]
+    pub static_response: Option<StaticResponseConfig>,
+    /// The last good (2xx) response to the same GET/HEAD request, replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_cache: Option<StaleCacheConfig>,
+    /// Status a stale-cache answer is sent with instead of its original one (e.g. 206),
+    /// 200-599. Does not apply to `static`, which has its own status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// The bounds of a route's stale cache (`routes[].fallback.stale_cache`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaleCacheConfig {
+    /// Responses kept, at least 1; the oldest is evicted first.
+    pub max_entries: u32,
+    /// A response whose body is larger than this is not cached.
+    pub max_body_bytes: ByteSize,
+    /// An entry older than this is never served.
+    pub max_age: HumanDuration,
+}
+
+impl Default for StaleCacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 1000,
+            max_body_bytes: ByteSize(1 << 20),
+            max_age: HumanDuration::from_secs(600),
+        }
+    }
 }
 
 /// A fixed response, marked `seawall-degraded: <reason>` when served.

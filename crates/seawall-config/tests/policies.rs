@@ -166,3 +166,73 @@ fn a_per_try_timeout_as_long_as_the_route_deadline_is_reported() {
     );
     assert!(hint.is_some());
 }
+
+#[test]
+fn an_empty_stale_cache_block_takes_the_documented_bounds_and_static_stays_optional() {
+    let c = parse(
+        "t.yaml",
+        &with("        fallback: {stale_cache: {}, status: 206}", ""),
+    )
+    .unwrap();
+    let f = c.listeners[0].routes[0].fallback.as_ref().unwrap();
+    assert!(f.static_response.is_none());
+    assert_eq!(f.status, Some(206));
+    let s = f.stale_cache.as_ref().unwrap();
+    assert_eq!(s.max_entries, 1000);
+    assert_eq!(s.max_body_bytes.bytes(), 1 << 20);
+    assert_eq!(s.max_age.to_string(), "10m");
+}
+
+#[test]
+fn stale_cache_bounds_and_the_status_override_are_checked() {
+    let text = with(
+        "        fallback: {stale_cache: {max_entries: 0, max_body_bytes: 0, max_age: 0s}, status: 99}",
+        "",
+    );
+    let d = problems(&text);
+    for path in [
+        "listeners[0].routes[0].fallback.stale_cache.max_entries",
+        "listeners[0].routes[0].fallback.stale_cache.max_body_bytes",
+        "listeners[0].routes[0].fallback.stale_cache.max_age",
+        "listeners[0].routes[0].fallback.status",
+    ] {
+        assert!(d.iter().any(|p| p.path == path), "{path} missing in:\n{d}");
+    }
+}
+
+#[test]
+fn a_fallback_with_neither_kind_or_a_status_without_stale_cache_is_reported() {
+    let (message, _) = one(
+        &with("        fallback: {}", ""),
+        "listeners[0].routes[0].fallback",
+    );
+    assert!(message.contains("static"), "{message}");
+    let text = with("        fallback: {static: {body: x}, status: 206}", "");
+    let (message, hint) = one(&text, "listeners[0].routes[0].fallback.status");
+    assert!(message.contains("stale_cache"), "{message}");
+    assert!(hint.is_some());
+}
+
+#[test]
+fn adaptive_concurrency_limits_out_of_order_are_reported() {
+    let c = parse("t.yaml", &with("", "    concurrency: {adaptive: {}}")).unwrap();
+    let a = c.upstreams[0]
+        .concurrency
+        .as_ref()
+        .unwrap()
+        .adaptive
+        .clone()
+        .unwrap();
+    assert_eq!((a.min_limit, a.initial_limit, a.max_limit), (20, 20, 200));
+    let text = with(
+        "",
+        "    concurrency: {adaptive: {min_limit: 0, initial_limit: 50, max_limit: 10}}",
+    );
+    let d = problems(&text);
+    for path in [
+        "upstreams[0].concurrency.adaptive.min_limit",
+        "upstreams[0].concurrency.adaptive.initial_limit",
+    ] {
+        assert!(d.iter().any(|p| p.path == path), "{path} missing in:\n{d}");
+    }
+}

@@ -32,7 +32,11 @@ use crate::{
     error_response::error_response,
     listener::ConnState,
     middleware::debug::{SEAWALL_DEBUG, token_matches},
-    policy::{self, breaker::retry_after_secs, fallback::RouteFallback},
+    policy::{
+        self,
+        breaker::retry_after_secs,
+        fallback::{RouteFallback, Served},
+    },
     routing::request_host,
     runtime::{Route, Runtime},
 };
@@ -313,6 +317,8 @@ async fn run(
         ChainOutcome::Forward(req) => {
             let result = match &route.upstream {
                 Some(upstream) => {
+                    // Taken before the request is moved upstream; only on stale-cache routes.
+                    let key = route.fallback.as_ref().and_then(|f| f.cache_key(&req));
                     let result = policy::retry::forward(
                         route.retry.as_ref(),
                         &route.name,
@@ -322,10 +328,23 @@ async fn run(
                     )
                     .await;
                     match (result, &route.fallback) {
+                        (Ok(resp), Some(fallback)) => match key {
+                            Some(key) => Ok(fallback.remember(key, resp)),
+                            None => Ok(resp),
+                        },
                         (Err(e), Some(fallback)) if RouteFallback::covers(e.kind) => {
-                            route.shared.metrics.fallback(&route.name, e.kind);
-                            tracing::debug!(route = %route.name, error = %e, "Served the route's fallback.");
-                            Ok(fallback.respond(e.kind))
+                            match fallback.respond(e.kind, key.as_ref()) {
+                                Some((resp, served)) => {
+                                    let m = &route.shared.metrics;
+                                    match served {
+                                        Served::Static => m.fallback(&route.name, e.kind),
+                                        Served::StaleCache => m.stale_fallback(&route.name),
+                                    }
+                                    tracing::debug!(route = %route.name, error = %e, ?served, "Served the route's fallback.");
+                                    Ok(resp)
+                                }
+                                None => Err(e),
+                            }
                         }
                         (result, _) => result,
                     }

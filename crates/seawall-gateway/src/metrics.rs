@@ -176,6 +176,7 @@ pub struct Metrics {
     pub shed: Family<UpstreamReasonLabels, Counter>,
     pub outlier_events: Family<UpstreamReasonLabels, Counter>,
     pub endpoints_ejected: Family<UpstreamLabel, Gauge>,
+    pub concurrency_limit: Family<UpstreamLabel, Gauge>,
     pub fallbacks: Family<ErrorLabels, Counter>,
     pub ratelimit_decisions: Family<RateLimitLabels, Counter>,
 }
@@ -226,6 +227,7 @@ impl Metrics {
             shed: Family::default(),
             outlier_events: Family::default(),
             endpoints_ejected: Family::default(),
+            concurrency_limit: Family::default(),
             fallbacks: Family::default(),
             ratelimit_decisions: Family::default(),
             registry: Registry::default(),
@@ -362,6 +364,11 @@ impl Metrics {
             m.endpoints_ejected.clone(),
         );
         r.register(
+            "concurrency_limit",
+            "The adaptive concurrency limit of an upstream (only with concurrency.adaptive)",
+            m.concurrency_limit.clone(),
+        );
+        r.register(
             "fallbacks",
             "Requests answered with the route's fallback, by route and the failure it covered (kind)",
             m.fallbacks.clone(),
@@ -410,6 +417,17 @@ impl Metrics {
             .get_or_create(&ErrorLabels {
                 route: route.to_owned(),
                 kind: kind.reason().to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a stale-cache answer served on `route`, as `kind="stale_cache"` so it can be
+    /// told from static answers (the failure it covered is in its `seawall-degraded`).
+    pub fn stale_fallback(&self, route: &str) {
+        self.fallbacks
+            .get_or_create(&ErrorLabels {
+                route: route.to_owned(),
+                kind: "stale_cache".to_owned(),
             })
             .inc();
     }

@@ -91,3 +91,38 @@ async fn a_waiting_request_runs_as_soon_as_a_slot_frees() {
     assert_eq!(v["upstreams"][0]["concurrency"]["active"], 0);
     assert_eq!(v["upstreams"][0]["concurrency"]["max_concurrent"], 1);
 }
+
+/// `n` GETs of `path` at once; all must succeed.
+async fn burst(addr: std::net::SocketAddr, path: &'static str, n: usize) {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(async move { get(addr, path).await.status }))
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adaptive_limit_falls_when_upstream_latency_rises_but_not_below_min_limit() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "adaptive: {min_limit: 10, initial_limit: 20, max_limit: 20}",
+    ))
+    .await;
+    let limit = |m: &str| metric(m, "seawall_concurrency_limit", &[("upstream", "up")]);
+    assert_eq!(limit(&metrics_text(g.admin).await), Some(20.0));
+    // A fast baseline: the long-run RTT settles near a millisecond.
+    for _ in 0..3 {
+        burst(g.addr, "/delay/1ms", 12).await;
+    }
+    // Latency rises ~100-fold, enough tries at once for every sample to count.
+    for _ in 0..8 {
+        burst(g.addr, "/delay/200ms", 16).await;
+    }
+    let after = limit(&metrics_text(g.admin).await).unwrap();
+    assert!(
+        (10.0..=15.0).contains(&after),
+        "the limit fell toward, and not below, min_limit 10: {after}"
+    );
+}

@@ -221,6 +221,7 @@ async fn delay_mode_refuses_at_once_a_wait_that_would_pass_the_deadline() {
 }
 
 /// A key prefix no other test run uses (tests share the machine's Redis; nothing is flushed).
+#[cfg(feature = "redis")]
 fn unique_prefix(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -229,17 +230,20 @@ fn unique_prefix(test: &str) -> String {
     format!("seawall-test:{}:{nanos}:{test}:", std::process::id())
 }
 
+#[cfg(feature = "redis")]
 fn redis_layer(url: &str, prefix: &str, on_error: &str) -> String {
     format!(
         "{{redis: {{url: \"{url}\", timeout: 100ms, cooldown: 5s, on_error: {on_error}, instances: 2, key_prefix: \"{prefix}\"}}, limits: [{{name: shared, key: [client_ip], rate: \"1/min\", burst: 4, store: redis}}]}}"
     )
 }
 
+#[cfg(feature = "redis")]
 fn dead_redis_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     format!("redis://{}/", l.local_addr().unwrap())
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn two_gateways_on_one_redis_share_the_limit() {
     let sim = sim().await;
@@ -270,6 +274,7 @@ async fn two_gateways_on_one_redis_share_the_limit() {
     assert_eq!((count("allowed"), count("limited")), (Some(2.0), Some(2.0)));
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn with_redis_down_fail_open_allows_everything_without_waiting() {
     let sim = sim().await;
@@ -296,6 +301,7 @@ async fn with_redis_down_fail_open_allows_everything_without_waiting() {
     );
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn with_redis_down_fail_closed_refuses_with_429() {
     let sim = sim().await;
@@ -310,6 +316,7 @@ async fn with_redis_down_fail_closed_refuses_with_429() {
     assert_eq!(sim.stats().requests, 0);
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn with_redis_down_local_enforces_this_instances_share() {
     let sim = sim().await;
@@ -335,6 +342,7 @@ async fn with_redis_down_local_enforces_this_instances_share() {
     );
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn a_silent_redis_costs_one_timeout_then_nothing() {
     // Accepts connections and never answers.

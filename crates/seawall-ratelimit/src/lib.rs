@@ -6,15 +6,30 @@
 //! - [`store`]: a sharded per-key table of TATs whose memory stays bounded however many
 //!   distinct keys arrive.
 //! - [`redis_store`]: the same algorithm as a Lua script in Redis (one round trip, Redis's
-//!   clock), behind a [`breaker`] so a dead Redis costs no latency.
+//!   clock), behind a [`breaker`] so a dead Redis costs no latency. Only with the `redis`
+//!   cargo feature (on by default); see [`REDIS_SUPPORT`].
 //!
 //! Time is nanoseconds since an epoch the caller chooses (`u64`), so tests drive it
 //! exactly and the gateway can use tokio's pausable clock.
 
 pub mod breaker;
+mod error;
 pub mod gcra;
+// The `redis` crate is the workspace's most expensive dependency to compile, so it sits
+// behind the (default) `redis` feature. Without it, `redis_store` is a stand-in whose
+// constructor refuses with [`NO_REDIS`], so callers compile unchanged in both builds.
+#[cfg(not(feature = "redis"))]
+#[path = "no_redis.rs"]
+pub mod redis_store;
+#[cfg(feature = "redis")]
 pub mod redis_store;
 pub mod store;
+
+/// Whether this build can use Redis (the `redis` cargo feature).
+pub const REDIS_SUPPORT: bool = cfg!(feature = "redis");
+
+/// What a config that asks for Redis is told by a build without it.
+pub const NO_REDIS: &str = "this build has no Redis support; rebuild with --features redis";
 
 pub use gcra::{Decision, Quota, QuotaError};
 pub use redis_store::{RedisStore, StoreError};

@@ -14,6 +14,7 @@ use std::time::Duration;
 use redis::{Client, Script, aio::ConnectionManager};
 use tokio::time::Instant;
 
+pub use crate::error::StoreError;
 use crate::{Decision, Quota, breaker::Breaker};
 
 /// GCRA in Redis. KEYS[1]: the key. ARGV: interval µs, burst, quantity, max wait µs,
@@ -49,27 +50,6 @@ if ttl > 0 then
 end
 return {0, burst, math.max(math.floor((tau - ttl) / interval), 0), -1, ttl, wait}
 "#;
-
-/// Why the store could not decide.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreError {
-    /// The breaker is open: Redis failed recently and was not asked.
-    Skipped,
-    /// No answer within the timeout (connect or response).
-    Timeout,
-    /// Redis answered with an error, or the connection failed.
-    Failed(String),
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreError::Skipped => f.write_str("redis breaker open, not asked"),
-            StoreError::Timeout => f.write_str("redis did not answer within the timeout"),
-            StoreError::Failed(e) => write!(f, "redis error: {e}"),
-        }
-    }
-}
 
 /// One Redis (one URL), shared by every limit that uses it.
 pub struct RedisStore {

@@ -56,8 +56,18 @@ fn check(files: &[std::path::PathBuf]) -> ExitCode {
     for file in files {
         // The exit code is the verdict; output nobody reads any more is not an error.
         match seawall_config::load(Path::new(file)) {
-            Ok(_) => {
-                let _ = emit(std::io::stdout(), format!("{}: ok", file.display()));
+            Ok(config) => {
+                // Valid config, but possibly asking for what this build left out (Redis
+                // without the `redis` feature): invalid here, as `run` would refuse it.
+                let unsupported = seawall_gateway::middleware::rate_limit::unsupported(&config);
+                if unsupported.is_empty() {
+                    let _ = emit(std::io::stdout(), format!("{}: ok", file.display()));
+                } else {
+                    bad += 1;
+                    for problem in unsupported {
+                        let _ = emit(std::io::stderr(), format!("{}: {problem}", file.display()));
+                    }
+                }
             }
             Err(diagnostics) => {
                 bad += 1;

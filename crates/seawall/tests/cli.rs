@@ -143,6 +143,36 @@ fn check_of_several_files_fails_when_one_is_bad_and_still_reports_the_good_one()
 }
 
 #[test]
+fn check_of_a_redis_limit_depends_on_the_builds_redis_feature() {
+    // The shipped example with one limit moved to Redis: valid with the (default) `redis`
+    // feature; without it, refused before a deploy with the fix spelled out.
+    let example = workspace_root().join("examples/api-gateway.yaml");
+    let text = std::fs::read_to_string(&example).expect("read example");
+    let local = r#"rate: "6000/min" }"#;
+    assert!(text.contains(local), "the example changed: adapt this test");
+    let text = text.replacen(
+        local,
+        "rate: \"6000/min\", store: redis }\n              redis: { url: \"redis://127.0.0.1:6379\" }",
+        1,
+    );
+    let dir = TempDir::new();
+    let file = dir.path().join("redis.yaml");
+    std::fs::write(&file, text).expect("write");
+    let (code, out, err) = run_to_exit(&["check", file.to_str().expect("utf-8")]);
+    if cfg!(feature = "redis") {
+        assert_eq!(code, Some(0), "stdout {out} stderr {err}");
+    } else {
+        assert_eq!(code, Some(3), "stdout {out} stderr {err}");
+        assert!(
+            err.contains(
+                "rate_limit.limits[1].store: this build has no Redis support; rebuild with --features redis"
+            ),
+            "stderr: {err}"
+        );
+    }
+}
+
+#[test]
 fn check_on_a_missing_file_exits_3_and_names_the_file() {
     let dir = TempDir::new();
     let file = dir.path().join("does-not-exist.yaml");

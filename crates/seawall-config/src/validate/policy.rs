@@ -8,7 +8,7 @@ use seawall_core::ErrorKind;
 use super::Found;
 use crate::{
     BackoffConfig, BreakerConfig, ConcurrencyConfig, FallbackConfig, OutcomeMatch, OutlierConfig,
-    RetryBudgetConfig, RetryConfig,
+    RetryBudgetConfig, RetryConfig, StaticResponseConfig,
     locate::{join_index, join_key},
     suggest,
     units::HumanDuration,
@@ -100,6 +100,21 @@ impl Found {
             "max_concurrent",
         );
         self.positive(join_key(path, "queue_timeout"), c.queue_timeout);
+        if let Some(a) = &c.adaptive {
+            let path = join_key(path, "adaptive");
+            self.at_least_one(join_key(&path, "min_limit"), a.min_limit, "min_limit");
+            if !(a.min_limit <= a.initial_limit && a.initial_limit <= a.max_limit) {
+                self.push(
+                    join_key(&path, "initial_limit"),
+                    Some(a.initial_limit.to_string()),
+                    format!(
+                        "limits must satisfy min_limit ≤ initial_limit ≤ max_limit, got {} ≤ {} ≤ {}",
+                        a.min_limit, a.initial_limit, a.max_limit
+                    ),
+                    Some("e.g. `{min_limit: 20, initial_limit: 20, max_limit: 200}`".into()),
+                );
+            }
+        }
     }
 
     pub(super) fn retry_budget(&mut self, path: &str, b: &RetryBudgetConfig) {
@@ -151,17 +166,64 @@ impl Found {
     }
 
     pub(super) fn fallback(&mut self, path: &str, f: &FallbackConfig) {
-        let path = join_key(path, "static");
-        let r = &f.static_response;
+        if f.static_response.is_none() && f.stale_cache.is_none() {
+            self.push(
+                path.to_owned(),
+                None,
+                "fallback needs `static`, `stale_cache` or both",
+                Some("e.g. `fallback: {stale_cache: {}}`".into()),
+            );
+        }
+        if let Some(status) = f.status {
+            if !(200..=599).contains(&status) {
+                self.push(
+                    join_key(path, "status"),
+                    Some(status.to_string()),
+                    "status must be between 200 and 599",
+                    Some("e.g. 206 for clients that expect a partial answer".into()),
+                );
+            }
+            if f.stale_cache.is_none() {
+                self.push(
+                    join_key(path, "status"),
+                    Some(status.to_string()),
+                    "status overrides stale-cache answers, but there is no `stale_cache`",
+                    Some("set the static answer's status under `static.status`".into()),
+                );
+            }
+        }
+        if let Some(c) = &f.stale_cache {
+            let cache = join_key(path, "stale_cache");
+            self.at_least_one(
+                join_key(&cache, "max_entries"),
+                c.max_entries,
+                "max_entries",
+            );
+            if c.max_body_bytes.bytes() == 0 {
+                self.push(
+                    join_key(&cache, "max_body_bytes"),
+                    Some(c.max_body_bytes.to_string()),
+                    "max_body_bytes must be greater than zero",
+                    Some("zero caches nothing; e.g. \"1MiB\"".into()),
+                );
+            }
+            self.positive(join_key(&cache, "max_age"), c.max_age);
+        }
+        if let Some(r) = &f.static_response {
+            self.static_fallback(&join_key(path, "static"), r);
+        }
+    }
+
+    fn static_fallback(&mut self, path: &str, r: &StaticResponseConfig) {
         if !(200..=599).contains(&r.status) {
             self.push(
-                join_key(&path, "status"),
+                join_key(path, "status"),
                 Some(r.status.to_string()),
                 "status must be between 200 and 599",
                 Some("a fallback is a complete answer, e.g. 200 with cached data or 503".into()),
             );
         }
-        let headers = join_key(&path, "headers");
+        let headers = join_key(path, "headers");
         for (name, value) in &r.headers {
             let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
             if name.is_empty() || !name.chars().all(token) {

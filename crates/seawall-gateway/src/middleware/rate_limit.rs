@@ -143,6 +143,15 @@ impl RateLimit {
                     })
                     .collect::<Result<_, String>>()?;
                 let redis = l.store == LimitStore::Redis;
+                if redis && !seawall_ratelimit::REDIS_SUPPORT {
+                    // Said before anything else about the Redis section, so the fix
+                    // (a build with Redis) is the first thing the operator reads.
+                    return Err(format!(
+                        "limit `{}`: store: redis: {}",
+                        l.name,
+                        seawall_ratelimit::NO_REDIS
+                    ));
+                }
                 let local = match (&config.redis, redis) {
                     (Some(r), true) => share(rate.count, rate.period, burst, r.instances)
                         .map_err(|e| format!("limit `{}`: {e}", l.name))?,
@@ -393,6 +402,34 @@ impl LimiterRegistry {
     }
 }
 
+/// What `config` asks for that this build cannot do: one line per `store: redis` limit
+/// when the `redis` feature is off, naming its key path. `seawall check` reports these, so
+/// the operator learns it before a deploy rather than when the gateway starts.
+pub fn unsupported(config: &seawall_config::Config) -> Vec<String> {
+    if seawall_ratelimit::REDIS_SUPPORT {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (li, listener) in config.listeners.iter().enumerate() {
+        for (ri, route) in listener.routes.iter().enumerate() {
+            for (mi, layer) in route.middleware.iter().enumerate() {
+                let seawall_config::MiddlewareConfig::RateLimit(rl) = layer else {
+                    continue;
+                };
+                for (i, l) in rl.limits.iter().enumerate() {
+                    if l.store == LimitStore::Redis {
+                        out.push(format!(
+                            "listeners[{li}].routes[{ri}].middleware[{mi}].rate_limit.limits[{i}].store: {}",
+                            seawall_ratelimit::NO_REDIS
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 impl Remote {
     fn build(r: &RedisStoreConfig) -> Result<Self, String> {
         Ok(Self {
@@ -567,5 +604,24 @@ mod tests {
             layer.policy,
             "\"burst\";q=100;w=60, \"daily\";q=1000;w=86400"
         );
+    }
+
+    #[test]
+    fn a_redis_limit_in_a_build_without_redis_is_refused_with_the_fix() {
+        let config: RateLimitConfig = serde_json::from_value(serde_json::json!({
+            "redis": {"url": "redis://127.0.0.1:6379/"},
+            "limits": [{"name": "shared", "key": ["client_ip"], "rate": "1/s", "store": "redis"}]
+        }))
+        .unwrap();
+        let built = RateLimit::try_new(&config, "r", &LimiterRegistry::default());
+        if seawall_ratelimit::REDIS_SUPPORT {
+            assert!(built.is_ok());
+        } else {
+            let err = built.err().unwrap_or_default();
+            assert_eq!(
+                err,
+                "limit `shared`: store: redis: this build has no Redis support; rebuild with --features redis"
+            );
+        }
     }
 }

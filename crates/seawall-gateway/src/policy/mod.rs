@@ -6,9 +6,10 @@
 //! |---|---|---|
 //! | `breaker` | circuit breaker, `circuit_open` | per upstream (`Upstream::breaker`) |
 //! | `balance` | p2c peak-EWMA or round robin, outlier ejection | per upstream (`Upstream::picker`) |
-//! | `bulkhead` | concurrency limit with a bounded, timed queue | per upstream (`Upstream::bulkhead`) |
+//! | `bulkhead` | concurrency limit (fixed, or adaptive Gradient2) with a bounded, timed queue | per upstream (`Upstream::bulkhead`) |
 //! | `retry` | the retry loop: policy, backoff, budget | policy per route, budget per upstream |
-//! | `fallback` | a static answer instead of an upstream failure | per route (`Route::fallback`) |
+//! | `fallback` | a static or last-good answer instead of an upstream failure | per route (`Route::fallback`) |
+//! | `stale_cache` | the last good GET/HEAD answers, captured as they stream | per route, inside its fallback (a reload starts it empty) |
 //!
 //! Order (see ARCHITECTURE.md, "Layer order"): the retry loop is outermost, around
 //! [`try_once`]; each try is gated by the breaker first (a known-bad upstream costs
@@ -26,6 +27,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod fallback;
 pub mod retry;
+pub mod stale_cache;
 
 use http::{Request, Response};
 use seawall_core::{Body, ErrorKind, GatewayError};
@@ -64,7 +66,7 @@ pub async fn try_once(
         },
         None => None,
     };
-    let _slot = match &upstream.bulkhead {
+    let slot = match &upstream.bulkhead {
         Some(b) => match b.enter(try_deadline).await {
             Ok(slot) => Some(slot),
             Err(e) => {
@@ -111,6 +113,18 @@ pub async fn try_once(
         Ok(resp) => (resp.status().as_u16(), None),
         Err(e) => (e.kind.status().as_u16(), Some(e.kind)),
     };
+    if let Some(slot) = slot {
+        // Only a response head measures the upstream's latency; a timeout is an overload
+        // sign; other failures (refused, reset, client-side) say nothing about it.
+        let sample = match kind {
+            None => Some(bulkhead::Sample::Rtt(slot.taken().elapsed())),
+            Some(ErrorKind::ResponseHeaderTimeout | ErrorKind::ConnectTimeout) => {
+                Some(bulkhead::Sample::Dropped)
+            }
+            Some(_) => None,
+        };
+        slot.finish(sample);
+    }
     // A try that failed on the client's side says nothing about the upstream: it is
     // released, not counted, by the breaker and outlier detection.
     let client_side = matches!(

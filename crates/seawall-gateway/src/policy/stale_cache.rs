@@ -1,0 +1,367 @@
+//! A route's stale cache: the last good (2xx) answer to each GET/HEAD request, kept so the
+//! fallback can replay it when the upstream fails.
+//!
+//! The body is captured while it streams to the client: each data frame is passed on at
+//! once and a cheap clone of it (`Bytes` is reference counted) is kept aside, so the client
+//! never waits for the cache. A body that grows past `max_body_bytes`, ends in an error, or
+//! is dropped before its end (client gone) is not cached. The entry is stored when the body
+//! ends.
+//!
+//! The cache is bounded by `max_entries` (the oldest entry is evicted first) and by
+//! `max_age` (an older entry is never served and is dropped when met). It lives in the
+//! built route, so a config reload starts it empty. A replay carries the original status
+//! (or the route's `status` override), the original headers, `Age`, and
+//! `Cache-Status: seawall; fwd=stale` (RFC 9211).
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    pin::Pin,
+    sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use pin_project_lite::pin_project;
+use seawall_config::StaleCacheConfig;
+use seawall_core::BoxError;
+use tokio::time::Instant;
+
+use crate::body::Outgoing;
+
+/// The `Cache-Status` value of a replayed answer: cache `seawall`, forwarded because the
+/// entry is stale (RFC 9211 §2.2: "fwd=stale"). Documented in `docs/policies.md`.
+pub const CACHE_STATUS_STALE: &str = "seawall; fwd=stale";
+
+static CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// Method, host, path and query of a request: answers are only replayed for the same one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(Arc<str>);
+
+impl CacheKey {
+    /// The key of `req`, or `None` unless it is a GET or HEAD.
+    pub fn of<B>(req: &Request<B>) -> Option<Self> {
+        let method = req.method();
+        if method != Method::GET && method != Method::HEAD {
+            return None;
+        }
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        Some(Self(format!("{method} {host}{target}").into()))
+    }
+}
+
+/// A route's stale cache, shared with the bodies filling it.
+pub struct StaleCache {
+    store: Arc<Store>,
+    status_override: Option<StatusCode>,
+}
+
+struct Store {
+    max_entries: usize,
+    max_body_bytes: usize,
+    max_age: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<CacheKey, Entry>,
+    /// Insertion order (the oldest first), for eviction by age and by count.
+    order: BTreeMap<u64, CacheKey>,
+    next_seq: u64,
+}
+
+struct Entry {
+    seq: u64,
+    stored: Instant,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl StaleCache {
+    /// An empty cache with `config`'s bounds; `status_override` replaces a replayed
+    /// answer's status.
+    pub fn new(config: &StaleCacheConfig, status_override: Option<StatusCode>) -> Self {
+        Self {
+            store: Arc::new(Store {
+                max_entries: config.max_entries.max(1) as usize,
+                max_body_bytes: usize::try_from(config.max_body_bytes.bytes())
+                    .unwrap_or(usize::MAX),
+                max_age: config.max_age.get(),
+                state: Mutex::new(State::default()),
+            }),
+            status_override,
+        }
+    }
+
+    /// Wraps a 2xx answer's body so it is stored under `key` once it has streamed to the
+    /// client complete; any other answer is returned untouched.
+    pub fn remember(&self, key: CacheKey, resp: Response<Outgoing>) -> Response<Outgoing> {
+        if !resp.status().is_success() {
+            return resp;
+        }
+        let (parts, inner) = resp.into_parts();
+        let mut headers = parts.headers.clone();
+        // Hop-by-hop headers describe the original connection, not the answer.
+        for h in [
+            header::CONNECTION,
+            header::TRANSFER_ENCODING,
+            header::TE,
+            header::TRAILER,
+            header::UPGRADE,
+        ] {
+            headers.remove(h);
+        }
+        headers.remove("keep-alive");
+        let pending = Pending {
+            store: self.store.clone(),
+            key,
+            status: parts.status,
+            headers,
+            chunks: Vec::new(),
+            len: 0,
+        };
+        // An empty body (HEAD, 204, a known-empty body) may never be polled.
+        if inner.is_end_stream() {
+            pending.finish();
+            return Response::from_parts(parts, inner);
+        }
+        let tee = Tee {
+            inner,
+            pending: Some(pending),
+        };
+        Response::from_parts(parts, Outgoing::Local { body: tee.boxed() })
+    }
+
+    /// The stored answer to the request keyed `key`, if it is younger than `max_age`,
+    /// marked as a stale replay.
+    pub fn replay(&self, key: &CacheKey) -> Option<Response<Outgoing>> {
+        let now = Instant::now();
+        let (status, mut headers, body, age) = {
+            let mut state = self
+                .store
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let fresh = {
+                let e = state.entries.get(key)?;
+                let age = now.saturating_duration_since(e.stored);
+                (age <= self.store.max_age)
+                    .then(|| (e.status, e.headers.clone(), e.body.clone(), age))
+            };
+            if fresh.is_none() {
+                state.remove(key);
+            }
+            fresh?
+        };
+        headers.insert(
+            CACHE_STATUS.clone(),
+            HeaderValue::from_static(CACHE_STATUS_STALE),
+        );
+        headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
+        let mut resp = Response::new(Outgoing::text(body));
+        *resp.status_mut() = self.status_override.unwrap_or(status);
+        *resp.headers_mut() = headers;
+        Some(resp)
+    }
+}
+
+impl State {
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some(e) = self.entries.remove(key) {
+            self.order.remove(&e.seq);
+        }
+    }
+}
+
+/// An answer being captured, stored when its body ends.
+struct Pending {
+    store: Arc<Store>,
+    key: CacheKey,
+    status: StatusCode,
+    headers: HeaderMap,
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+impl Pending {
+    /// Keeps a clone of `data`; false once the body is too large to cache.
+    fn push(&mut self, data: &Bytes) -> bool {
+        self.len = self.len.saturating_add(data.len());
+        if self.len > self.store.max_body_bytes {
+            return false;
+        }
+        self.chunks.push(data.clone());
+        true
+    }
+
+    fn finish(self) {
+        let body = match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.into_iter().next().unwrap_or_default(),
+            _ => {
+                let mut b = BytesMut::with_capacity(self.len);
+                for c in &self.chunks {
+                    b.extend_from_slice(c);
+                }
+                b.freeze()
+            }
+        };
+        let store = &self.store;
+        let now = Instant::now();
+        let mut state = store.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.remove(&self.key);
+        // Insertion order is age order: drop the expired, then the oldest beyond the bound.
+        while let Some((_, oldest)) = state.order.first_key_value() {
+            let expired = state
+                .entries
+                .get(oldest)
+                .is_none_or(|e| now.saturating_duration_since(e.stored) > store.max_age);
+            if !expired && state.entries.len() < store.max_entries {
+                break;
+            }
+            let oldest = oldest.clone();
+            state.remove(&oldest);
+        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.order.insert(seq, self.key.clone());
+        state.entries.insert(
+            self.key,
+            Entry {
+                seq,
+                stored: now,
+                status: self.status,
+                headers: self.headers,
+                body,
+            },
+        );
+    }
+}
+
+pin_project! {
+    /// Passes the body through frame by frame, keeping the data frames aside for the cache.
+    struct Tee {
+        #[pin]
+        inner: Outgoing,
+        pending: Option<Pending>,
+    }
+}
+
+impl HttpBody for Tee {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        match &frame {
+            Some(Ok(f)) => {
+                if let Some(data) = f.data_ref() {
+                    let keep = this.pending.as_mut().is_some_and(|p| p.push(data));
+                    if !keep {
+                        *this.pending = None;
+                    }
+                }
+                // hyper stops polling a body that says it has ended, so store now.
+                let ended = this.inner.is_end_stream();
+                if let Some(p) = this.pending.take_if(|_| ended) {
+                    p.finish();
+                }
+            }
+            Some(Err(_)) => *this.pending = None,
+            None => {
+                if let Some(p) = this.pending.take() {
+                    p.finish();
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+    use seawall_config::{ByteSize, HumanDuration};
+
+    use super::*;
+
+    fn cache(max_entries: u32) -> StaleCache {
+        let config = StaleCacheConfig {
+            max_entries,
+            max_body_bytes: ByteSize(1024),
+            max_age: HumanDuration::from_secs(60),
+        };
+        StaleCache::new(&config, None)
+    }
+
+    fn key(path: &str) -> CacheKey {
+        let req = Request::get(path).header("host", "h").body(()).unwrap();
+        CacheKey::of(&req).unwrap()
+    }
+
+    /// Streams a 200 with `body` through the cache, as the client would read it.
+    async fn fill(cache: &StaleCache, path: &str, body: &'static str) {
+        let resp = Response::new(Outgoing::text(body));
+        let got = cache.remember(key(path), resp).into_body().collect().await;
+        assert_eq!(got.unwrap().to_bytes(), body, "passed through unchanged");
+    }
+
+    async fn replayed(cache: &StaleCache, path: &str) -> Option<Bytes> {
+        let resp = cache.replay(&key(path))?;
+        Some(resp.into_body().collect().await.unwrap().to_bytes())
+    }
+
+    #[tokio::test]
+    async fn the_oldest_entry_is_evicted_when_the_cache_is_full() {
+        let c = cache(2);
+        fill(&c, "/a", "a").await;
+        fill(&c, "/b", "b").await;
+        fill(&c, "/a", "a2").await; // refreshing /a makes /b the oldest
+        fill(&c, "/c", "c").await;
+        assert_eq!(replayed(&c, "/a").await.as_deref(), Some(&b"a2"[..]));
+        assert_eq!(replayed(&c, "/b").await, None);
+        assert_eq!(replayed(&c, "/c").await.as_deref(), Some(&b"c"[..]));
+    }
+
+    #[test]
+    fn only_get_and_head_have_a_key_and_the_query_is_part_of_it() {
+        let post = Request::post("/a").body(()).unwrap();
+        assert!(CacheKey::of(&post).is_none());
+        let head = Request::head("/a").header("host", "h").body(()).unwrap();
+        assert_ne!(CacheKey::of(&head), Some(key("/a")));
+        assert_ne!(key("/a?x=1"), key("/a"));
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_is_not_cached() {
+        let c = cache(4);
+        let mut resp = Response::new(Outgoing::text("boom"));
+        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let _ = c.remember(key("/a"), resp).into_body().collect().await;
+        assert_eq!(replayed(&c, "/a").await, None);
+    }
+}
