@@ -12,8 +12,9 @@
 //! between requests. Seawall keeps the two distinct: the header-read timer starts at the
 //! first byte of a request, the idle timer when the previous response finished. Both are
 //! kept as atomics in [`ConnState`], stamped by the socket wrapper ([`WatchedStream`]) and
-//! the request handler; one sleeping task per connection checks them only when its next
-//! deadline is due.
+//! the request handler; one guard task per connection looks at them at its next deadline or
+//! after one tick (a quarter of the shorter timeout), and closes the socket from outside.
+//! It is never woken per request, so a timeout fires at most one tick late.
 
 use std::{
     io,

@@ -2,7 +2,8 @@
 //!
 //! Called exactly once per request, from the response body when it ends or is dropped
 //! (`crate::body::ResponseBody`), so the duration covers the whole response and a client
-//! that leaves mid-body is still counted.
+//! that leaves mid-body is still counted; or, when no response head was produced (the
+//! client left first), from the context's guard in `crate::edge`.
 
 use crate::context::RequestContext;
 
