@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     policy::{
-        BalancerKind, BreakerConfig, ConcurrencyConfig, FallbackConfig, OutlierConfig,
-        RetryBudgetConfig, RetryConfig,
+        BalancerKind, BreakerConfig, ConcurrencyConfig, FallbackConfig, HealthCheckConfig,
+        HedgeConfig, OutlierConfig, RetryBudgetConfig, RetryConfig,
     },
     units::{ByteSize, HumanDuration},
 };
@@ -197,6 +197,10 @@ pub struct RouteConfig {
     /// failures, timeouts); off unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<FallbackConfig>,
+    /// Hedged requests: an extra copy to another endpoint when the answer is slow; off
+    /// unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<HedgeConfig>,
 }
 
 fn default_route_timeout() -> HumanDuration {
@@ -291,7 +295,8 @@ pub struct HeaderEdits {
 pub struct UpstreamConfig {
     /// Unique name, referenced by routes.
     pub name: String,
-    /// `ip:port` endpoints; `balancer` picks one per try.
+    /// `ip:port` or `host:port` endpoints; `balancer` picks one per try. A host name is
+    /// resolved, and kept resolved, as `dns` says; each of its addresses gets a pool.
     pub endpoints: Vec<String>,
     /// Per-phase timeouts of each attempt.
     #[serde(default)]
@@ -299,10 +304,19 @@ pub struct UpstreamConfig {
     /// The connection pool kept per endpoint.
     #[serde(default)]
     pub pool: PoolConfig,
-    /// TLS to the upstream (HTTPS, HTTP/1.1 inside); off unless set, and then every
-    /// connection to every endpoint starts with a TLS handshake.
+    /// TLS to the upstream (HTTPS); off unless set, and then every connection to every
+    /// endpoint starts with a TLS handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<UpstreamTlsConfig>,
+    /// HTTP version spoken to the endpoints: `http1` (default); `http2` (prior knowledge,
+    /// h2c, on plain TCP; h2 over TLS); `auto` (over TLS, what the upstream picks by ALPN
+    /// among h2 and http/1.1; on plain TCP there is nothing to negotiate: HTTP/1.1).
+    #[serde(default)]
+    pub protocol: UpstreamProtocol,
+    /// HTTP/2 connection settings, used on HTTP/2 connections (`protocol: http2`, or
+    /// `auto` when the upstream picks h2).
+    #[serde(default)]
+    pub http2: Http2Config,
     /// How the endpoint of each try is chosen: `p2c_ewma` (default) or `round_robin`.
     #[serde(default)]
     pub balancer: BalancerKind,
@@ -318,6 +332,91 @@ pub struct UpstreamConfig {
     /// Retry budget shared by every route retrying against this upstream.
     #[serde(default)]
     pub retry_budget: RetryBudgetConfig,
+    /// Active health checks of every endpoint; off unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckConfig>,
+    /// How `host:port` endpoints are resolved and kept resolved; unused by `ip:port` ones.
+    #[serde(default)]
+    pub dns: UpstreamDnsConfig,
+}
+
+/// DNS re-resolution of an upstream's `host:port` endpoints (`upstreams[].dns`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamDnsConfig {
+    /// Which resolver looks the names up: `hickory` (default; TTL-aware, reads
+    /// /etc/resolv.conf and /etc/hosts) or `system` (getaddrinfo, honours nsswitch, knows
+    /// no TTL, so `interval` applies).
+    #[serde(default)]
+    pub resolver: DnsResolverKind,
+    /// Shortest time an answer is used: a lower TTL is raised to it. Also the retry delay
+    /// after a failed lookup.
+    #[serde(default = "default_dns_min_ttl")]
+    pub min_ttl: HumanDuration,
+    /// Longest time an answer is used: a higher TTL is lowered to it.
+    #[serde(default = "default_dns_max_ttl")]
+    pub max_ttl: HumanDuration,
+    /// Re-resolution period when the resolver gives no TTL (the system resolver never
+    /// does).
+    #[serde(default = "default_dns_interval")]
+    pub interval: HumanDuration,
+    /// Bound on one lookup; a slower one counts as failed and the last answer is kept.
+    #[serde(default = "default_dns_resolve_timeout")]
+    pub resolve_timeout: HumanDuration,
+    /// How long requests on connections to an address that left the answer may take to
+    /// finish before those connections are closed.
+    #[serde(default = "default_dns_drain_grace")]
+    pub drain_grace: HumanDuration,
+}
+
+/// The resolver of `host:port` endpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsResolverKind {
+    /// hickory-resolver: answers carry their TTL.
+    #[default]
+    Hickory,
+    /// getaddrinfo: no TTL, re-resolved every `interval`.
+    System,
+}
+
+impl DnsResolverKind {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hickory => "hickory",
+            Self::System => "system",
+        }
+    }
+}
+
+impl Default for UpstreamDnsConfig {
+    fn default() -> Self {
+        Self {
+            resolver: DnsResolverKind::default(),
+            min_ttl: default_dns_min_ttl(),
+            max_ttl: default_dns_max_ttl(),
+            interval: default_dns_interval(),
+            resolve_timeout: default_dns_resolve_timeout(),
+            drain_grace: default_dns_drain_grace(),
+        }
+    }
+}
+
+fn default_dns_min_ttl() -> HumanDuration {
+    HumanDuration::from_secs(1)
+}
+fn default_dns_max_ttl() -> HumanDuration {
+    HumanDuration::from_secs(300)
+}
+fn default_dns_interval() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+fn default_dns_resolve_timeout() -> HumanDuration {
+    HumanDuration::from_secs(2)
+}
+fn default_dns_drain_grace() -> HumanDuration {
+    HumanDuration::from_secs(30)
 }
 
 /// TLS towards an upstream (`upstreams[].tls`).
@@ -340,14 +439,92 @@ pub struct UpstreamTlsConfig {
     /// PEM file of the client certificate's private key; needs `client_cert_file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_key_file: Option<std::path::PathBuf>,
-    /// Protocols offered by ALPN. The pool speaks HTTP/1.1 only; an empty list sends no
-    /// ALPN extension.
-    #[serde(default = "default_upstream_alpn")]
-    pub alpn: Vec<AlpnProtocol>,
+    /// Protocols offered by ALPN. Unset: what `protocol` speaks (`http1`: `[http/1.1]`,
+    /// `http2`: `[h2]`, `auto`: `[h2, http/1.1]`); an empty list sends no ALPN extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<Vec<AlpnProtocol>>,
 }
 
-fn default_upstream_alpn() -> Vec<AlpnProtocol> {
-    vec![AlpnProtocol::Http11]
+/// The HTTP version spoken to an upstream (`upstreams[].protocol`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1.
+    #[default]
+    Http1,
+    /// HTTP/2: prior knowledge (h2c) on plain TCP, h2 over TLS.
+    Http2,
+    /// Over TLS, whatever the upstream picks by ALPN (h2 or http/1.1); HTTP/1.1 on plain
+    /// TCP.
+    Auto,
+}
+
+impl UpstreamProtocol {
+    /// The name as written in config.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UpstreamProtocol::Http1 => "http1",
+            UpstreamProtocol::Http2 => "http2",
+            UpstreamProtocol::Auto => "auto",
+        }
+    }
+
+    /// The ALPN list offered when `tls.alpn` is unset.
+    pub fn default_alpn(self) -> Vec<AlpnProtocol> {
+        match self {
+            UpstreamProtocol::Http1 => vec![AlpnProtocol::Http11],
+            UpstreamProtocol::Http2 => vec![AlpnProtocol::H2],
+            UpstreamProtocol::Auto => vec![AlpnProtocol::H2, AlpnProtocol::Http11],
+        }
+    }
+}
+
+impl UpstreamTlsConfig {
+    /// The ALPN protocols offered to an upstream speaking `protocol`: `alpn` if set.
+    pub fn alpn_for(&self, protocol: UpstreamProtocol) -> Vec<AlpnProtocol> {
+        self.alpn.clone().unwrap_or_else(|| protocol.default_alpn())
+    }
+}
+
+/// HTTP/2 connections to an upstream (`upstreams[].http2`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Http2Config {
+    /// A PING is sent after this long without a frame from the upstream, idle connections
+    /// included, to find dead connections; `null` sends none.
+    #[serde(
+        default = "default_h2_keep_alive_interval",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub keep_alive_interval: Option<HumanDuration>,
+    /// A connection whose PING is not answered within this is closed, failing its streams.
+    #[serde(default = "default_h2_keep_alive_timeout")]
+    pub keep_alive_timeout: HumanDuration,
+    /// The most requests in flight on one connection (the upstream's own limit when it
+    /// advertises a lower one); a new connection is opened only when every open one is
+    /// full.
+    #[serde(default = "default_h2_max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        Self {
+            keep_alive_interval: default_h2_keep_alive_interval(),
+            keep_alive_timeout: default_h2_keep_alive_timeout(),
+            max_concurrent_streams: default_h2_max_concurrent_streams(),
+        }
+    }
+}
+
+fn default_h2_keep_alive_interval() -> Option<HumanDuration> {
+    Some(HumanDuration::from_secs(30))
+}
+fn default_h2_keep_alive_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+fn default_h2_max_concurrent_streams() -> u32 {
+    100
 }
 
 /// Per-phase upstream timeouts.
@@ -364,6 +541,10 @@ pub struct UpstreamTimeouts {
     /// deadline bounds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_header: Option<HumanDuration>,
+    /// An upgraded connection (a WebSocket tunnel) with no bytes in either direction for
+    /// this long is closed. The route's `timeout` bounds only the upgrade handshake.
+    #[serde(default = "default_upgrade_idle")]
+    pub upgrade_idle: HumanDuration,
 }
 
 impl Default for UpstreamTimeouts {
@@ -372,8 +553,13 @@ impl Default for UpstreamTimeouts {
             connect: default_connect_timeout(),
             tls_handshake: default_upstream_tls_handshake(),
             response_header: None,
+            upgrade_idle: default_upgrade_idle(),
         }
     }
+}
+
+fn default_upgrade_idle() -> HumanDuration {
+    HumanDuration::from_secs(3600)
 }
 
 fn default_upstream_tls_handshake() -> HumanDuration {

@@ -8,7 +8,9 @@
 //! `failure_on` / `retry_on` entries that name a status or an error kind) are in
 //! `crate::validate::policy`.
 
-use schemars::JsonSchema;
+use std::{borrow::Cow, fmt, str::FromStr};
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::units::{ByteSize, HumanDuration};
@@ -252,7 +254,13 @@ pub struct RetryConfig {
     pub backoff: BackoffConfig,
     /// Also retry POST, PATCH and other non-idempotent methods (they may run twice).
     pub non_idempotent: bool,
+    /// Request bodies up to this size are held in memory so a retry (or a fallback
+    /// upstream) can send them again; a larger body streams and is sent once. 0 disables.
+    pub buffer_body_max: ByteSize,
 }
+
+/// Default of `retry.buffer_body_max` (linkerd's 64 KiB).
+pub const DEFAULT_BUFFER_BODY_MAX: ByteSize = ByteSize(64 * 1024);
 
 impl Default for RetryConfig {
     fn default() -> Self {
@@ -262,6 +270,7 @@ impl Default for RetryConfig {
             per_try_timeout: None,
             backoff: BackoffConfig::default(),
             non_idempotent: false,
+            buffer_body_max: DEFAULT_BUFFER_BODY_MAX,
         }
     }
 }
@@ -300,8 +309,8 @@ impl<'a> OutcomeMatch<'a> {
 }
 
 /// What a route answers when its upstream cannot (`routes[].fallback`). At least one of
-/// `static` and `stale_cache`; with both, a cached answer is preferred and the static one
-/// covers requests the cache has nothing (fresh) for.
+/// `upstream`, `stale_cache` and `static`, tried in that order: the alternate upstream
+/// first, then a cached answer, then the static one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FallbackConfig {
@@ -315,6 +324,10 @@ pub struct FallbackConfig {
     /// 200-599. Does not apply to `static`, which has its own status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// Name of another upstream the request is sent to once (no retries) when this
+    /// route's upstream fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 /// The bounds of a route's stale cache (`routes[].fallback.stale_cache`).
@@ -325,8 +338,12 @@ pub struct StaleCacheConfig {
     pub max_entries: u32,
     /// A response whose body is larger than this is not cached.
     pub max_body_bytes: ByteSize,
-    /// An entry older than this is never served.
+    /// How long an entry is fresh, unless the response's `Cache-Control` says
+    /// (`s-maxage`, `max-age`).
     pub max_age: HumanDuration,
+    /// How long after it turned stale an entry may still be served on error (RFC 5861),
+    /// unless the response's `Cache-Control: stale-if-error` says.
+    pub stale_if_error: HumanDuration,
 }
 
 impl Default for StaleCacheConfig {
@@ -335,6 +352,7 @@ impl Default for StaleCacheConfig {
             max_entries: 1000,
             max_body_bytes: ByteSize(1 << 20),
             max_age: HumanDuration::from_secs(600),
+            stale_if_error: HumanDuration::from_secs(0),
         }
     }
 }
@@ -357,6 +375,126 @@ impl Default for StaticResponseConfig {
             status: 200,
             body: String::new(),
             headers: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// Hedged requests of a route (`routes[].hedge`): after `delay` with no response head, one
+/// more copy of the request goes to another endpoint, and the first answer wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HedgeConfig {
+    /// How long to wait for the response head before the extra copy: a duration
+    /// (`"50ms"`) or a quantile of recent latencies (`"p95"`, `"p99"`, `"p99.9"`).
+    pub delay: HedgeDelayConfig,
+    /// Extra copies at most, 1-3; each waits `delay` after the previous one.
+    pub max_extra: u32,
+    /// Also hedge POST, PATCH and other non-idempotent methods (they may run twice).
+    pub non_idempotent: bool,
+}
+
+impl Default for HedgeConfig {
+    fn default() -> Self {
+        Self {
+            delay: HedgeDelayConfig::Quantile(0.95),
+            max_extra: 1,
+            non_idempotent: false,
+        }
+    }
+}
+
+/// `hedge.delay`: a fixed duration or a latency quantile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HedgeDelayConfig {
+    /// Always this long.
+    Fixed(HumanDuration),
+    /// This quantile (0-1, exclusive) of the route's recent response-head latencies.
+    Quantile(f64),
+}
+
+impl FromStr for HedgeDelayConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if let Some(p) = t.strip_prefix(['p', 'P']) {
+            return match p.parse::<f64>() {
+                Ok(p) if p > 0.0 && p < 100.0 => Ok(Self::Quantile(p / 100.0)),
+                _ => Err(format!(
+                    "`{t}` is not a percentile between p0 and p100 (exclusive); e.g. \"p95\" or \"p99.9\""
+                )),
+            };
+        }
+        t.parse::<HumanDuration>()
+            .map(Self::Fixed)
+            .map_err(|e| format!("{e}; or a percentile of recent latencies such as \"p95\""))
+    }
+}
+
+impl fmt::Display for HedgeDelayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fixed(d) => write!(f, "{d}"),
+            Self::Quantile(q) => write!(f, "p{}", q * 100.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HedgeDelayConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HedgeDelayConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl JsonSchema for HedgeDelayConfig {
+    fn schema_name() -> Cow<'static, str> {
+        "HedgeDelay".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "A duration with a unit (\"50ms\") or a percentile of recent latencies (\"p95\")."
+        })
+    }
+}
+
+/// Active health checks of an upstream's endpoints (`upstreams[].health_check`): each
+/// endpoint is probed with a GET every `interval`; the balancer skips the ones that are
+/// unhealthy (unless all are).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// Path probed (origin form, starting with `/`).
+    pub path: String,
+    /// Time between two probes of an endpoint.
+    pub interval: HumanDuration,
+    /// Bound on one probe (connect, response head and body); at most `interval`.
+    pub timeout: HumanDuration,
+    /// Passed probes in a row that make an unhealthy endpoint healthy again.
+    pub healthy_threshold: u32,
+    /// Failed probes in a row that make a healthy endpoint unhealthy.
+    pub unhealthy_threshold: u32,
+    /// The status a passing probe answers with.
+    pub expected_status: u16,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        Self {
+            path: "/healthz".to_owned(),
+            interval: HumanDuration::from_secs(5),
+            timeout: HumanDuration::from_secs(1),
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
+            expected_status: 200,
         }
     }
 }

@@ -123,6 +123,27 @@ pub struct LimitConfig {
     /// `local` (default) or `redis` (needs the layer's `redis` section).
     #[serde(default)]
     pub store: LimitStore,
+    /// `store: redis` only, opt-in: take tokens from Redis in batches and spend them
+    /// locally, one Redis call per `tokens` requests of a hot key (less accurate: see
+    /// docs/rate-limiting.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseConfig>,
+}
+
+/// Local leasing of Redis tokens for a limit's hot keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    /// Tokens taken from Redis in one call (at least 2, at most the burst). Each instance
+    /// may hold up to `tokens - 1` of a key that the fleet already counts as spent.
+    pub tokens: u32,
+    /// How long leased tokens may be spent; unspent ones are then lost.
+    #[serde(default = "default_lease_max_age")]
+    pub max_age: HumanDuration,
+}
+
+fn default_lease_max_age() -> HumanDuration {
+    HumanDuration::from_secs(1)
 }
 
 fn default_max_keys() -> usize {

@@ -130,7 +130,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (div, unit) in [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-            if n >= div && n % div == 0 {
+            if n >= div && n.is_multiple_of(div) {
                 return write!(f, "{}{unit}", n / div);
             }
         }

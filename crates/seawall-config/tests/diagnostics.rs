@@ -142,7 +142,7 @@ listeners:
         match: { host: \"api.*\", path_prefix: api }
 upstreams:
   - name: api
-    endpoints: [localhost:9000]
+    endpoints: [local_host:9000]
   - name: api
     endpoints: []
 ",
@@ -162,7 +162,7 @@ upstreams:
         endpoint
             .hint
             .as_deref()
-            .is_some_and(|h| h.contains("only `ip:port`")),
+            .is_some_and(|h| h.contains("letters, digits and `-`")),
         "{endpoint}"
     );
 }

@@ -236,3 +236,134 @@ fn adaptive_concurrency_limits_out_of_order_are_reported() {
         assert!(d.iter().any(|p| p.path == path), "{path} missing in:\n{d}");
     }
 }
+
+#[test]
+fn retries_keep_bodies_up_to_64_kib_by_default_and_the_cap_is_configurable() {
+    let c = parse("t.yaml", &with("        retry: {}", "")).unwrap();
+    let r = c.listeners[0].routes[0].retry.as_ref().unwrap();
+    assert_eq!(r.buffer_body_max.bytes(), 64 * 1024);
+    let c = parse("t.yaml", &with("        retry: {buffer_body_max: 0B}", "")).unwrap();
+    let r = c.listeners[0].routes[0].retry.as_ref().unwrap();
+    assert_eq!(r.buffer_body_max.bytes(), 0);
+}
+
+#[test]
+fn stale_if_error_defaults_to_zero_and_is_configurable() {
+    let c = parse(
+        "t.yaml",
+        &with("        fallback: {stale_cache: {stale_if_error: 5m}}", ""),
+    )
+    .unwrap();
+    let s = c.listeners[0].routes[0]
+        .fallback
+        .as_ref()
+        .unwrap()
+        .stale_cache
+        .clone()
+        .unwrap();
+    assert_eq!(s.stale_if_error.to_string(), "5m");
+    let c = parse("t.yaml", &with("        fallback: {stale_cache: {}}", "")).unwrap();
+    let s = c.listeners[0].routes[0].fallback.as_ref().unwrap();
+    assert!(
+        s.stale_cache
+            .as_ref()
+            .unwrap()
+            .stale_if_error
+            .get()
+            .is_zero()
+    );
+}
+
+#[test]
+fn a_fallback_upstream_must_name_another_defined_upstream() {
+    let standby = "  - name: standby\n    endpoints: [\"127.0.0.1:9100\"]";
+    let c = parse(
+        "t.yaml",
+        &with("        fallback: {upstream: standby}", standby),
+    )
+    .unwrap();
+    let f = c.listeners[0].routes[0].fallback.as_ref().unwrap();
+    assert_eq!(f.upstream.as_deref(), Some("standby"));
+
+    let text = with("        fallback: {upstream: standbye}", standby);
+    let (message, hint) = one(&text, "listeners[0].routes[0].fallback.upstream");
+    assert_eq!(message, "fallback refers to unknown upstream `standbye`");
+    assert_eq!(hint.as_deref(), Some("did you mean `standby`?"));
+
+    let (message, hint) = one(
+        &with("        fallback: {upstream: api}", ""),
+        "listeners[0].routes[0].fallback.upstream",
+    );
+    assert!(message.contains("route's own upstream"), "{message}");
+    assert!(hint.is_some());
+}
+
+#[test]
+fn hedge_takes_a_duration_or_a_percentile_and_bad_values_are_reported() {
+    use seawall_config::HedgeDelayConfig;
+    let c = parse("t.yaml", &with("        hedge: {}", "")).unwrap();
+    let h = c.listeners[0].routes[0].hedge.as_ref().unwrap();
+    assert_eq!(h.delay, HedgeDelayConfig::Quantile(0.95));
+    assert_eq!((h.max_extra, h.non_idempotent), (1, false));
+    let c = parse(
+        "t.yaml",
+        &with("        hedge: {delay: 40ms, max_extra: 2}", ""),
+    )
+    .unwrap();
+    let h = c.listeners[0].routes[0].hedge.as_ref().unwrap();
+    assert_eq!(h.delay.to_string(), "40ms");
+    let c = parse("t.yaml", &with("        hedge: {delay: p99.9}", "")).unwrap();
+    let h = c.listeners[0].routes[0].hedge.as_ref().unwrap();
+    assert!(matches!(h.delay, HedgeDelayConfig::Quantile(q) if (q - 0.999).abs() < 1e-9));
+
+    let (message, _) = one(
+        &with("        hedge: {delay: p100}", ""),
+        "listeners[0].routes[0].hedge.delay",
+    );
+    assert!(message.contains("percentile"), "{message}");
+    let (message, _) = one(
+        &with("        hedge: {max_extra: 4}", ""),
+        "listeners[0].routes[0].hedge.max_extra",
+    );
+    assert!(message.contains("between 1 and 3"), "{message}");
+    let (message, hint) = one(
+        &with("        timeout: 1s\n        hedge: {delay: 2s}", ""),
+        "listeners[0].routes[0].hedge.delay",
+    );
+    assert!(message.contains("not shorter"), "{message}");
+    assert!(hint.is_some());
+}
+
+#[test]
+fn health_check_defaults_and_bad_values_are_reported() {
+    let c = parse("t.yaml", &with("", "    health_check: {}")).unwrap();
+    let h = c.upstreams[0].health_check.as_ref().unwrap();
+    assert_eq!(h.path, "/healthz");
+    assert_eq!(
+        (
+            h.healthy_threshold,
+            h.unhealthy_threshold,
+            h.expected_status
+        ),
+        (2, 3, 200)
+    );
+    assert_eq!(
+        (h.interval.to_string(), h.timeout.to_string()),
+        ("5s".into(), "1s".into())
+    );
+    let text = with(
+        "",
+        "    health_check: {path: healthz, interval: 1s, timeout: 2s, healthy_threshold: 0, unhealthy_threshold: 0, expected_status: 99}",
+    );
+    let d = problems(&text);
+    for key in [
+        "path",
+        "timeout",
+        "healthy_threshold",
+        "unhealthy_threshold",
+        "expected_status",
+    ] {
+        let path = format!("upstreams[0].health_check.{key}");
+        assert!(d.iter().any(|p| p.path == path), "{path} missing in:\n{d}");
+    }
+}

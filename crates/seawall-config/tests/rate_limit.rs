@@ -120,3 +120,36 @@ fn delay_mode_needs_a_positive_max_wait_and_limits_must_not_be_empty() {
     let d = problems("{mode: delay, max_wait: 0s, limits: []}");
     assert!(has(&d, "max_wait") && has(&d, "limits"), "{d}");
 }
+
+#[test]
+fn a_lease_parses_with_its_default_max_age() {
+    let r = layer(
+        "{redis: {url: \"redis://127.0.0.1:6379\"}, limits: [{name: hot, rate: \"100/s\", burst: 20, store: redis, lease: {tokens: 10}}]}",
+    );
+    let lease = r.limits[0].lease.as_ref().expect("lease");
+    assert_eq!((lease.tokens, lease.max_age.get().as_secs()), (10, 1));
+    assert!(
+        layer("{limits: [{name: a, rate: \"1/s\"}]}").limits[0]
+            .lease
+            .is_none()
+    );
+}
+
+#[test]
+fn a_lease_needs_a_redis_limit_in_reject_mode_and_2_to_burst_tokens() {
+    let d = problems("{limits: [{name: a, rate: \"10/s\", lease: {tokens: 5}}]}");
+    assert!(has(&d, "limits[0].lease"), "local limit:\n{d}");
+    let d = problems(
+        "{mode: delay, redis: {url: \"redis://127.0.0.1:6379\"}, limits: [{name: a, rate: \"10/s\", store: redis, lease: {tokens: 5}}]}",
+    );
+    assert!(has(&d, "limits[0].lease"), "delay mode:\n{d}");
+    for tokens in [1, 11] {
+        let d = problems(&format!(
+            "{{redis: {{url: \"redis://127.0.0.1:6379\"}}, limits: [{{name: a, rate: \"10/s\", store: redis, lease: {{tokens: {tokens}, max_age: 0s}}}}]}}"
+        ));
+        assert!(
+            has(&d, "limits[0].lease.tokens") && has(&d, "limits[0].lease.max_age"),
+            "tokens {tokens} over a burst of 10:\n{d}"
+        );
+    }
+}

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use seawall_config::{
-    AlpnProtocol, Config, HumanDuration, Problem, UpstreamTlsConfig, default_config, parse,
-    validate,
+    AlpnProtocol, Config, HumanDuration, Problem, UpstreamProtocol, UpstreamTlsConfig,
+    default_config, parse, validate,
 };
 
 fn problem<'a>(problems: &'a [Problem], path: &str) -> &'a Problem {
@@ -57,7 +57,7 @@ fn tls() -> UpstreamTlsConfig {
         ca_file: None,
         client_cert_file: None,
         client_key_file: None,
-        alpn: vec![AlpnProtocol::Http11],
+        alpn: None,
     }
 }
 
@@ -80,7 +80,9 @@ upstreams:
     let config = parse("test.yaml", yaml).unwrap();
     let upstream = &config.upstreams[0];
     let tls = upstream.tls.as_ref().unwrap();
-    assert_eq!(tls.alpn, vec![AlpnProtocol::Http11]);
+    assert_eq!(tls.alpn, None);
+    assert_eq!(upstream.protocol, UpstreamProtocol::Http1);
+    assert_eq!(tls.alpn_for(upstream.protocol), vec![AlpnProtocol::Http11]);
     assert_eq!(tls.ca_file, None, "webpki roots by default");
     assert_eq!(upstream.timeouts.tls_handshake, HumanDuration::from_secs(5));
     assert_eq!(
@@ -163,13 +165,50 @@ fn a_client_certificate_without_its_key_is_reported_and_vice_versa() {
 fn h2_alpn_and_a_server_name_with_a_scheme_are_reported() {
     let config = with_tls(UpstreamTlsConfig {
         server_name: Some("https://api.internal/".into()),
-        alpn: vec![AlpnProtocol::Http11, AlpnProtocol::H2],
+        alpn: Some(vec![AlpnProtocol::Http11, AlpnProtocol::H2]),
         ..tls()
     });
     let problems = validate(&config);
     problem(&problems, "upstreams[0].tls.server_name");
     let p = problem(&problems, "upstreams[0].tls.alpn[1]");
-    assert!(p.hint.as_deref().unwrap().contains("HTTP/1.1"), "{p}");
+    assert!(p.message.contains("protocol: http1"), "{p}");
+    assert!(
+        p.hint.as_deref().unwrap().contains("protocol: http2"),
+        "{p}"
+    );
+}
+
+#[test]
+fn alpn_follows_the_protocol_and_contradictions_are_reported() {
+    let mut config = with_tls(tls());
+    for (protocol, alpn) in [
+        (UpstreamProtocol::Http2, vec![AlpnProtocol::H2]),
+        (
+            UpstreamProtocol::Auto,
+            vec![AlpnProtocol::H2, AlpnProtocol::Http11],
+        ),
+    ] {
+        config.upstreams[0].protocol = protocol;
+        assert_eq!(
+            validate(&config),
+            [],
+            "{protocol:?}: the derived ALPN agrees"
+        );
+        let tls = config.upstreams[0].tls.as_ref().unwrap();
+        assert_eq!(tls.alpn_for(protocol), alpn);
+    }
+    config.upstreams[0].protocol = UpstreamProtocol::Http2;
+    config.upstreams[0].tls.as_mut().unwrap().alpn =
+        Some(vec![AlpnProtocol::H2, AlpnProtocol::Http11]);
+    let problems = validate(&config);
+    let p = problem(&problems, "upstreams[0].tls.alpn[1]");
+    assert!(p.message.contains("protocol: http2"), "{p}");
+    config.upstreams[0].protocol = UpstreamProtocol::Auto;
+    config.upstreams[0].tls.as_mut().unwrap().alpn = Some(vec![AlpnProtocol::Http11]);
+    let problems = validate(&config);
+    let p = problem(&problems, "upstreams[0].tls.alpn");
+    assert!(p.message.contains("both"), "{p}");
+    assert_eq!(p.value.as_deref(), Some("[http/1.1]"), "{p}");
 }
 
 #[test]

@@ -86,14 +86,60 @@ fn port_zero_never_collides() {
 }
 
 #[test]
-fn empty_and_non_ip_endpoints_are_reported() {
+fn empty_and_malformed_endpoints_are_reported_and_host_names_accepted() {
     let mut config = default_config();
-    upstream(&mut config).endpoints = vec!["backend.internal:80".into()];
+    upstream(&mut config).endpoints = vec![
+        "backend.internal:80".into(),
+        "127.0.0.1:8081".into(),
+        "Backend.Internal:80".into(),
+        "backend_internal:80".into(),
+        "backend.internal".into(),
+        "backend.internal:0".into(),
+        "https://backend.internal:443".into(),
+    ];
     let problems = validate(&config);
-    let p = problem(&problems, "upstreams[0].endpoints[0]");
-    assert!(p.hint.as_deref().unwrap().contains("only `ip:port`"), "{p}");
+    assert_eq!(
+        paths(&problems),
+        [
+            "upstreams[0].endpoints[2]",
+            "upstreams[0].endpoints[3]",
+            "upstreams[0].endpoints[4]",
+            "upstreams[0].endpoints[5]",
+            "upstreams[0].endpoints[6]",
+        ],
+        "{problems:#?}"
+    );
+    let hint = |k: usize| {
+        let p = problem(&problems, &format!("upstreams[0].endpoints[{k}]"));
+        (p.message.clone(), p.hint.clone().unwrap_or_default())
+    };
+    assert!(hint(2).0.contains("listed twice"), "{:?}", hint(2));
+    assert!(
+        hint(3).1.contains("letters, digits and `-`"),
+        "{:?}",
+        hint(3)
+    );
+    assert!(hint(4).1.contains("`backend.internal:80`"), "{:?}", hint(4));
+    assert!(hint(5).0.contains("must not be 0"), "{:?}", hint(5));
+    assert!(hint(6).1.contains("drop the scheme"), "{:?}", hint(6));
     upstream(&mut config).endpoints.clear();
     assert_eq!(paths(&validate(&config)), ["upstreams[0].endpoints"]);
+}
+
+#[test]
+fn dns_durations_are_positive_and_the_ttl_bounds_ordered() {
+    let mut config = default_config();
+    let dns = &mut upstream(&mut config).dns;
+    dns.min_ttl = HumanDuration::from_secs(10);
+    dns.max_ttl = HumanDuration::from_secs(5);
+    dns.resolve_timeout = HumanDuration::from_secs(0);
+    assert_eq!(
+        paths(&validate(&config)),
+        [
+            "upstreams[0].dns.resolve_timeout",
+            "upstreams[0].dns.max_ttl"
+        ]
+    );
 }
 
 #[test]

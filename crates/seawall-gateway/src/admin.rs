@@ -1,6 +1,7 @@
 //! The admin API, on its own listener: `/metrics`, `/healthz`, `/readyz`, `/config`,
-//! `/upstreams` (pool, balancer and outlier state per endpoint; bulkhead and retry budget;
-//! whether it speaks TLS, its connection reuse and TLS resumption ratios),
+//! `/upstreams` (pool, balancer and outlier state per endpoint, and for a `host:port`
+//! endpoint its last DNS answer and each address, active or draining; bulkhead and retry
+//! budget; whether it speaks TLS, its connection reuse and TLS resumption ratios),
 //! `/breakers` (each upstream's circuit breaker and its window), `POST /reload`.
 //!
 //! Security by default: the admin listener must be loopback unless a bearer token is
@@ -21,7 +22,12 @@ use axum::{
 use seawall_config::AdminConfig;
 use serde_json::json;
 
-use crate::{gateway::Inner, middleware::debug::token_matches, runtime::Upstream};
+use seawall_pool::EndpointSnapshot;
+
+use crate::{
+    gateway::Inner, middleware::debug::token_matches, runtime::Upstream,
+    upstream_pool::EntrySnapshot,
+};
 
 struct AdminState {
     inner: Arc<Inner>,
@@ -172,20 +178,15 @@ async fn upstreams(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Resp
 
 fn upstream_view(u: &Upstream) -> serde_json::Value {
     let (load, outlier) = u.picker.snapshot();
+    let health = u.health.as_ref().map(|h| h.snapshot());
     let endpoints: Vec<_> = u
         .pool
         .snapshot()
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            let mut v = json!({
-                "address": e.addr.to_string(),
-                "state": "active",
-                "idle": e.idle,
-                "in_use": e.in_use,
-                "connecting": e.connecting,
-                "open": e.open,
-            });
+            let mut v = entry_view(e);
+            v["endpoint"] = json!(u.config.endpoints.get(i).map(|e| e.trim()));
             if let Some(l) = load.as_ref().and_then(|l| l.get(i)) {
                 v["rtt_estimate_ms"] = json!(l.rtt_estimate.as_secs_f64() * 1e3);
                 v["pending"] = json!(l.pending);
@@ -198,6 +199,12 @@ fn upstream_view(u: &Upstream) -> serde_json::Value {
                 v["consecutive_failures"] = json!(o.consecutive_failures);
                 v["times_ejected"] = json!(o.times_ejected);
                 v["ejection_left_ms"] = json!(o.ejection_left.map(|d| d.as_millis() as u64));
+            }
+            if let Some(h) = health.as_ref().and_then(|h| h.get(i)) {
+                v["health"] = json!(h.health.as_str());
+                v["health_streak"] = json!(h.streak);
+                v["health_probes"] = json!(h.probes);
+                v["health_failures"] = json!(h.failures);
             }
             v
         })
@@ -241,6 +248,61 @@ fn upstream_view(u: &Upstream) -> serde_json::Value {
         });
     }
     v
+}
+
+/// Pool counts as the admin API shows them.
+fn counts_view(address: SocketAddr, state: &str, e: &EndpointSnapshot) -> serde_json::Value {
+    json!({
+        "address": address.to_string(),
+        "state": state,
+        "idle": e.idle,
+        "in_use": e.in_use,
+        "connecting": e.connecting,
+        "open": e.open,
+    })
+}
+
+/// One configured endpoint: an `ip:port` one's pool counts; for a `host:port` one, its
+/// DNS state, each address (active or draining) with its counts, and their sums.
+fn entry_view(entry: EntrySnapshot) -> serde_json::Value {
+    let dns = match entry {
+        EntrySnapshot::Ip(e) => return counts_view(e.addr, "active", &e),
+        EntrySnapshot::Name(dns) => dns,
+    };
+    let mut total = [0usize; 4];
+    let addresses: Vec<_> = dns
+        .addresses
+        .iter()
+        .map(|a| {
+            let e = &a.pool;
+            for (sum, n) in total
+                .iter_mut()
+                .zip([e.idle, e.in_use, e.connecting, e.open])
+            {
+                *sum += n;
+            }
+            counts_view(e.addr, a.state.as_str(), e)
+        })
+        .collect();
+    // One name per entry (the config gives one per endpoint).
+    let name = dns.names.first();
+    let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64());
+    json!({
+        "name": name.map(|n| n.name.to_string()),
+        "state": "active",
+        "idle": total[0],
+        "in_use": total[1],
+        "connecting": total[2],
+        "open": total[3],
+        "dns": {
+            "answer": name.map_or_else(Vec::new, |n| n.answer.iter().map(ToString::to_string).collect()),
+            "age_seconds": secs(name.and_then(|n| n.age)),
+            "ttl_seconds": secs(name.and_then(|n| n.ttl)),
+            "lookup_failures": name.map_or(0, |n| n.failures),
+            "last_error": name.and_then(|n| n.last_error.clone()),
+        },
+        "addresses": addresses,
+    })
 }
 
 /// `part / all`, or `None` when nothing was counted yet.

@@ -11,6 +11,9 @@
 //!
 //! Steps 3 and 4 happen inside the pool's checkout, and only for a new connection.
 //!
+//! On an HTTP/2 upstream connection the request goes out in HTTP/2 form
+//! (`forwarding::into_http2`): authority and scheme in the URI, `te: trailers` kept.
+//!
 //! Each inner timeout only applies when it would fire before the deadline; otherwise the
 //! deadline fires first and is what gets reported. The policies (`crate::policy`) wrap this
 //! function, one call per try: they pick the endpoint, and `cx.deadline` is the try's
@@ -22,7 +25,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Request, Response, uri::Scheme};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use seawall_core::{Body, BoxError, ErrorKind, GatewayError};
@@ -34,7 +37,7 @@ use tokio::{
 use crate::{
     body::Outgoing,
     context::{RequestContext, TraceEntry, UpstreamUse},
-    forwarding::{prepare_upstream_request, strip_hop_by_hop},
+    forwarding::{accepts_trailers, into_http2, prepare_upstream_request, strip_hop_by_hop},
     runtime::Upstream,
 };
 
@@ -84,12 +87,22 @@ async fn attempt_inner(
     });
 
     let now = Instant::now();
+    let h2 = pooled.is_http2();
+    let te_trailers = h2 && accepts_trailers(req.headers());
     prepare_upstream_request(
         &mut req,
         cx.client,
         cx.conn.is_tls(),
         cx.deadline.saturating_duration_since(now),
     );
+    if h2 {
+        let scheme = if upstream.tls.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        into_http2(&mut req, scheme, pooled.endpoint(), te_trailers);
+    }
     // Found by tests/timeouts.rs: the response_header timer used to start before the
     // request body was sent, so an upload slower than `timeouts.response_header` (a
     // large file, a slow client) failed with a 504 blamed on a healthy upstream. The timer

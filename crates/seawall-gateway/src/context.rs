@@ -53,6 +53,22 @@ impl TraceEntry {
         }
     }
 
+    /// A resilience policy's decision (`retry`, `fallback`, `hedge`), e.g.
+    /// `retry;dur=0.000ms;skipped;reason=body_too_large`.
+    pub fn policy(
+        name: &'static str,
+        elapsed: Duration,
+        decision: &'static str,
+        extra: Option<String>,
+    ) -> Self {
+        Self {
+            name,
+            elapsed,
+            decision,
+            extra,
+        }
+    }
+
     /// The upstream step.
     pub fn upstream(elapsed: Duration, outcome: &'static str, extra: String) -> Self {
         Self {
@@ -65,6 +81,10 @@ impl TraceEntry {
 }
 
 /// Everything the gateway knows about one request while it is being handled.
+///
+/// `Clone` only for a hedged try's scratch copy (`crate::policy::hedge`), which is never
+/// finished: exactly one context per request reaches `outcome::finish`.
+#[derive(Clone)]
 pub struct RequestContext {
     pub route: Arc<Route>,
     pub listener: Arc<str>,
@@ -90,9 +110,26 @@ pub struct RequestContext {
     /// The `RateLimit` header a `rate_limit` layer wants on the response (its tightest
     /// limit for this request); set on the way in, added on the way out.
     pub rate_limit: Option<HeaderValue>,
+    /// What the resilience policies decided (retries, skipped retries, fallbacks,
+    /// hedges), for the access log's `policy` field.
+    pub policy: crate::policy::Notes,
 }
 
 impl RequestContext {
+    /// Adds a policy decision to the debug trace, when there is one.
+    pub fn trace_policy(
+        &mut self,
+        name: &'static str,
+        decision: &'static str,
+        extra: impl FnOnce() -> String,
+    ) {
+        if let Some(trace) = self.trace.as_mut() {
+            let elapsed = self.start.elapsed();
+            let extra = Some(extra()).filter(|e| !e.is_empty());
+            trace.push(TraceEntry::policy(name, elapsed, decision, extra));
+        }
+    }
+
     /// Records the failure that decides this request's outcome (the first one wins).
     pub fn fail(&mut self, kind: ErrorKind, detail: impl Into<String>) {
         if self.error.is_none() {

@@ -32,13 +32,10 @@ use crate::{
     error_response::error_response,
     listener::ConnState,
     middleware::debug::{SEAWALL_DEBUG, token_matches},
-    policy::{
-        self,
-        breaker::retry_after_secs,
-        fallback::{RouteFallback, Served},
-    },
+    policy::{self, breaker::retry_after_secs},
     routing::request_host,
     runtime::{Route, Runtime},
+    upgrade,
 };
 
 /// What every request on one client connection shares.
@@ -121,6 +118,7 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         status: 0,
         conn: sh.conn.clone(),
         rate_limit: None,
+        policy: Default::default(),
     });
 
     let rejection = if found.is_none() {
@@ -216,7 +214,12 @@ async fn respond(
         (head, body) = error_response(ErrorKind::Internal, None).into_parts();
         cx.status = head.status.as_u16();
     }
-    if sh.conn.is_draining() && version <= http::Version::HTTP_11 {
+    // (Not on a 101: its `Connection: upgrade` is what makes it an upgrade; the tunnel is
+    // closed by the drain itself.)
+    if sh.conn.is_draining()
+        && version <= http::Version::HTTP_11
+        && head.status != http::StatusCode::SWITCHING_PROTOCOLS
+    {
         // Shutting down: this is the connection's last response.
         head.headers
             .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
@@ -316,39 +319,12 @@ async fn run(
     match route.chain.run_request(req, cx).await {
         ChainOutcome::Forward(req) => {
             let result = match &route.upstream {
-                Some(upstream) => {
-                    // Taken before the request is moved upstream; only on stale-cache routes.
-                    let key = route.fallback.as_ref().and_then(|f| f.cache_key(&req));
-                    let result = policy::retry::forward(
-                        route.retry.as_ref(),
-                        &route.name,
-                        upstream,
-                        req,
-                        cx,
-                    )
-                    .await;
-                    match (result, &route.fallback) {
-                        (Ok(resp), Some(fallback)) => match key {
-                            Some(key) => Ok(fallback.remember(key, resp)),
-                            None => Ok(resp),
-                        },
-                        (Err(e), Some(fallback)) if RouteFallback::covers(e.kind) => {
-                            match fallback.respond(e.kind, key.as_ref()) {
-                                Some((resp, served)) => {
-                                    let m = &route.shared.metrics;
-                                    match served {
-                                        Served::Static => m.fallback(&route.name, e.kind),
-                                        Served::StaleCache => m.stale_fallback(&route.name),
-                                    }
-                                    tracing::debug!(route = %route.name, error = %e, ?served, "Served the route's fallback.");
-                                    Ok(resp)
-                                }
-                                None => Err(e),
-                            }
-                        }
-                        (result, _) => result,
-                    }
+                // An upgrade (WebSocket) is never retried, hedged or answered from a
+                // fallback: it goes once, on a dedicated connection.
+                Some(upstream) if upgrade::requested(&req) => {
+                    upgrade::forward(upstream, req, cx).await
                 }
+                Some(upstream) => policy::forward(route, upstream, req, cx).await,
                 None => Err(GatewayError::from(ErrorKind::NoRoute)),
             };
             (result, route.chain.len())

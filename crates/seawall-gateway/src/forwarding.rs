@@ -8,7 +8,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri, Version, header};
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Request, Uri, Version, header,
+    uri::{Authority, PathAndQuery, Scheme},
+};
 use seawall_core::{
     Body,
     deadline::{GRPC_TIMEOUT, SEAWALL_TIMEOUT_MS, format_grpc_timeout, format_timeout_ms},
@@ -50,6 +53,60 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     for name in listed {
         headers.remove(name);
+    }
+}
+
+/// Puts back the two headers of an HTTP/1.1 protocol upgrade after `strip_hop_by_hop`:
+/// `Connection: upgrade` and `Upgrade: <protocol>`. They are hop-by-hop, but a proxy that
+/// passes an upgrade on re-sends them to the next hop (RFC 9110 §7.8); only the upgrade
+/// path (`crate::upgrade`) calls this, in both directions.
+pub fn restore_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, protocol);
+}
+
+/// True when the client's `TE` header lists `trailers` (gRPC clients send `te: trailers`).
+/// Read before `prepare_upstream_request`, which removes `TE` with the other hop-by-hop
+/// headers.
+pub fn accepts_trailers(headers: &HeaderMap) -> bool {
+    headers.get_all(header::TE).iter().any(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    })
+}
+
+/// Turns a prepared request (origin form, `Host`) into what an HTTP/2 upstream needs
+/// (RFC 9113 §8.3.1): scheme and authority in the URI, which hyper sends as `:scheme` and
+/// `:authority`, and no `Host`. The authority is the `Host` the client sent, else the
+/// endpoint's address. `te: trailers` is put back when the client sent it: it is the one
+/// `TE` value HTTP/2 allows, and gRPC servers require it.
+pub fn into_http2(
+    req: &mut Request<Body>,
+    scheme: Scheme,
+    endpoint: SocketAddr,
+    te_trailers: bool,
+) {
+    let authority = req
+        .headers_mut()
+        .remove(header::HOST)
+        .and_then(|host| Authority::try_from(host.as_bytes()).ok())
+        .or_else(|| Authority::try_from(endpoint.to_string()).ok());
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.scheme = Some(scheme);
+    parts.authority = authority;
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    // Only fails without an authority, which the endpoint's address always provides.
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+    *req.version_mut() = Version::HTTP_2;
+    if te_trailers {
+        req.headers_mut()
+            .insert(header::TE, HeaderValue::from_static("trailers"));
     }
 }
 
@@ -172,6 +229,47 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["x-end-to-end"], "kept");
+    }
+
+    #[test]
+    fn http2_form_moves_host_into_the_uri_and_keeps_te_trailers() {
+        let mut req = Request::get("/svc/Method?x=1")
+            .header(header::HOST, "api.internal:8080")
+            .header(header::TE, "trailers")
+            .body(Body::default())
+            .unwrap();
+        let te = accepts_trailers(req.headers());
+        assert!(te);
+        prepare_upstream_request(
+            &mut req,
+            "10.0.0.1:5000".parse().unwrap(),
+            false,
+            Duration::from_secs(1),
+        );
+        assert!(
+            !req.headers().contains_key(header::TE),
+            "stripped as hop-by-hop"
+        );
+        into_http2(
+            &mut req,
+            Scheme::HTTP,
+            "127.0.0.1:9000".parse().unwrap(),
+            te,
+        );
+        assert_eq!(req.uri(), "http://api.internal:8080/svc/Method?x=1");
+        assert_eq!(req.version(), Version::HTTP_2);
+        assert!(!req.headers().contains_key(header::HOST));
+        assert_eq!(req.headers()[header::TE], "trailers");
+
+        let mut bare = Request::get("/").body(Body::default()).unwrap();
+        into_http2(
+            &mut bare,
+            Scheme::HTTPS,
+            "127.0.0.1:9000".parse().unwrap(),
+            false,
+        );
+        assert_eq!(bare.uri(), "https://127.0.0.1:9000/");
+        assert!(!bare.headers().contains_key(header::TE));
     }
 
     #[test]

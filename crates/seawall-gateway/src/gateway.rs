@@ -15,6 +15,7 @@ use std::{
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use seawall_config::Config;
+use seawall_pool::Resolve;
 use seawall_sim::Sim;
 use tokio::sync::mpsc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -42,6 +43,9 @@ pub struct GatewayOptions {
     /// Applied to every config loaded from `config_path` (command-line overrides), so they
     /// survive reloads.
     pub overrides: Option<ConfigOverride>,
+    /// Resolves every `host:port` upstream endpoint, whatever `dns.resolver` says; `None`
+    /// uses each upstream's `dns.resolver`. Tests give a `seawall_pool::ManualResolver`.
+    pub resolver: Option<Arc<dyn Resolve>>,
 }
 
 /// A change applied to each loaded config.
@@ -82,6 +86,8 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts every listener, the admin API and (if configured) the in-process sim.
+    /// Listeners open once every `host:port` endpoint had its first lookup (bounded by
+    /// its `dns.resolve_timeout`; a name that does not resolve yet is retried).
     pub async fn start(config: Config, options: GatewayOptions) -> anyhow::Result<Gateway> {
         let admin_token = admin::token(&config.admin)?;
         let metrics = Metrics::new(&config.metrics.request_duration_buckets);
@@ -95,6 +101,7 @@ impl Gateway {
             extra_layers: options.extra_layers,
             upstream_sessions: Default::default(),
             rate_limiters: Default::default(),
+            resolver: options.resolver,
         });
 
         let sim = match &config.sim {
@@ -109,6 +116,8 @@ impl Gateway {
         let config = Arc::new(config);
         let runtime =
             Runtime::build(config.clone(), None, &shared, 1).map_err(anyhow::Error::msg)?;
+        // Serve only once host-name endpoints have had their first lookup.
+        runtime.resolved().await;
         let inner = Arc::new(Inner {
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             shared,
@@ -298,6 +307,9 @@ impl Inner {
                 return Err(e);
             }
         };
+        // New host-name endpoints get their first lookup before the swap; a failed one
+        // does not fail the reload (the name keeps being retried).
+        new.resolved().await;
 
         // Bind new sockets before the swap: a port in use must fail the reload, not
         // leave a half-applied config.

@@ -25,6 +25,8 @@ pub mod policy;
 pub mod routing;
 pub mod runtime;
 pub mod tls;
+mod upgrade;
+pub mod upstream_pool;
 mod watch;
 
 pub use gateway::{ConfigOverride, Gateway, GatewayOptions};

@@ -67,7 +67,18 @@ pub struct ConnState {
     pub draining: AtomicBool,
     /// Wakes the guard of a draining connection when its last request ends.
     wake: tokio::sync::Notify,
+    /// An upgraded request's tunnel, waiting for hyper to hand the socket over; run by the
+    /// connection's task once hyper is done with it (see [`ConnState::open_tunnel`]).
+    tunnel: std::sync::Mutex<Option<Tunnel>>,
 }
+
+/// The byte splice of an upgraded connection (`crate::upgrade`).
+pub type Tunnel = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// How long WebSocket tunnels keep running once a graceful shutdown begins: a tunnel has
+/// no "last response" to wait for, so after this it is closed, and the drain does not
+/// wait on it for the whole `shutdown.drain_timeout`.
+pub const TUNNEL_DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 const NONE: u64 = u64::MAX;
 
@@ -83,7 +94,33 @@ impl ConnState {
             first_read: AtomicBool::new(true),
             draining: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
+            tunnel: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Hands over the tunnel of an upgrade answered with 101: the connection's task runs
+    /// it once hyper has written the 101 and released the socket. Until the tunnel ends it
+    /// counts as a request in flight, so the header-read and idle timers leave the
+    /// connection alone (the tunnel has its own idle timeout) and a graceful shutdown
+    /// waits for it (at most [`TUNNEL_DRAIN_GRACE`]).
+    pub fn open_tunnel(&self, tunnel: Tunnel) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let previous = self
+            .tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(tunnel);
+        if previous.is_some() {
+            // Not reachable over HTTP/1.1 (nothing is read after a 101); keep the count.
+            self.end_request();
+        }
+    }
+
+    fn take_tunnel(&self) -> Option<Tunnel> {
+        self.tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     fn now(&self) -> u64 {
@@ -385,7 +422,7 @@ impl Connection {
         };
         let Some(tls) = tls else {
             let guard = AbortOnDrop(tokio::spawn(guard.run()));
-            serve_http(&builder, stream, shared).await;
+            serve_http(&builder, stream, shared, &shutdown).await;
             // `guard` is dropped here (or during unwinding, if this task panicked), which
             // stops it and closes its handle to the socket.
             drop(guard);
@@ -439,23 +476,41 @@ impl Connection {
         }
         state.ready();
         let guard = AbortOnDrop(tokio::spawn(guard.run()));
-        serve_http(&builder, stream, shared).await;
+        serve_http(&builder, stream, shared, &shutdown).await;
         drop(guard);
     }
 }
 
-/// Serves HTTP on an established client connection until it closes.
-async fn serve_http<S>(builder: &auto::Builder<TokioExecutor>, stream: S, shared: ConnShared)
-where
+/// Serves HTTP on an established client connection until it closes, then runs the
+/// tunnel of an upgraded request, if one was answered with 101.
+async fn serve_http<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    stream: S,
+    shared: ConnShared,
+    shutdown: &CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let state = shared.conn.clone();
     let io = TokioIo::new(WatchedStream {
         inner: stream,
-        state: shared.conn.clone(),
+        state: state.clone(),
     });
     let shared = Arc::new(shared);
     let svc = service_fn(move |req| edge::handle(req, shared.clone()));
-    let _ = builder.serve_connection(io, svc).await;
+    // With upgrades: after a 101 hyper hands the socket to the request's `OnUpgrade`
+    // (which the tunnel awaits) and this future ends.
+    let _ = builder.serve_connection_with_upgrades(io, svc).await;
+    if let Some(tunnel) = state.take_tunnel() {
+        tokio::select! {
+            () = tunnel => {}
+            () = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(TUNNEL_DRAIN_GRACE).await;
+            } => tracing::debug!("Shutting down: tunnel closed after its grace."),
+        }
+        state.end_request();
+    }
 }
 
 /// Aborts the task when dropped.

@@ -23,7 +23,7 @@ use prometheus_client::{
 use seawall_core::ErrorKind;
 
 use crate::histogram::AtomicHistogram;
-use seawall_pool::{CloseCounters, PhaseMetrics, PoolMetrics};
+use seawall_pool::{CloseCounters, DnsMetrics, PhaseMetrics, PoolMetrics};
 
 /// Builds histograms with the configured buckets.
 #[derive(Clone)]
@@ -124,6 +124,15 @@ pub struct TransitionLabels {
     pub cause: String,
 }
 
+/// Labels of fallback answers: which fallback (`kind`: upstream, stale_cache, static) and
+/// the failure it covered (`reason`, an error kind).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FallbackLabels {
+    pub route: String,
+    pub kind: String,
+    pub reason: String,
+}
+
 /// Labels of retry decisions.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RetryLabels {
@@ -165,6 +174,11 @@ pub struct Metrics {
     pub upstream_tls_handshakes: Family<HandshakeLabels, Counter>,
     pub upstream_checkout_wait: Family<UpstreamLabel, Histogram, Buckets>,
     pub upstream_response_head_duration: Family<UpstreamLabel, Histogram, Buckets>,
+    pub upstream_dns_lookups: Family<UpstreamLabel, Counter>,
+    pub upstream_dns_failures: Family<UpstreamLabel, Counter>,
+    pub upstream_dns_changes: Family<UpstreamLabel, Counter>,
+    pub upstream_dns_addresses: Family<UpstreamLabel, Gauge>,
+    pub upstream_dns_resolve_duration: Family<UpstreamLabel, Histogram, Buckets>,
     pub downstream_open: Family<ListenerLabel, Gauge>,
     pub downstream_rejected: Family<ListenerLabel, Counter>,
     pub downstream_closed: Family<DownstreamCloseLabels, Counter>,
@@ -176,9 +190,15 @@ pub struct Metrics {
     pub shed: Family<UpstreamReasonLabels, Counter>,
     pub outlier_events: Family<UpstreamReasonLabels, Counter>,
     pub endpoints_ejected: Family<UpstreamLabel, Gauge>,
+    pub endpoints_unhealthy: Family<UpstreamLabel, Gauge>,
+    pub health_checks: Family<UpstreamReasonLabels, Counter>,
     pub concurrency_limit: Family<UpstreamLabel, Gauge>,
-    pub fallbacks: Family<ErrorLabels, Counter>,
+    pub fallbacks: Family<FallbackLabels, Counter>,
+    pub hedges: Family<RetryLabels, Counter>,
+    pub hedge_delay: Family<RouteLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub ratelimit_decisions: Family<RateLimitLabels, Counter>,
+    /// Calls to a rate-limit store (Redis), by route, limit and outcome (`ok`, `error`).
+    pub ratelimit_store_calls: Family<RateLimitLabels, Counter>,
 }
 
 impl Metrics {
@@ -216,6 +236,13 @@ impl Metrics {
             upstream_response_head_duration: Family::new_with_constructor(buckets_of(
                 PhaseMetrics::response_head_buckets(),
             )),
+            upstream_dns_lookups: Family::default(),
+            upstream_dns_failures: Family::default(),
+            upstream_dns_changes: Family::default(),
+            upstream_dns_addresses: Family::default(),
+            upstream_dns_resolve_duration: Family::new_with_constructor(buckets_of(
+                DnsMetrics::resolve_buckets(),
+            )),
             downstream_open: Family::default(),
             downstream_rejected: Family::default(),
             downstream_closed: Family::default(),
@@ -227,9 +254,14 @@ impl Metrics {
             shed: Family::default(),
             outlier_events: Family::default(),
             endpoints_ejected: Family::default(),
+            endpoints_unhealthy: Family::default(),
+            health_checks: Family::default(),
             concurrency_limit: Family::default(),
             fallbacks: Family::default(),
+            hedges: Family::default(),
+            hedge_delay: Family::default(),
             ratelimit_decisions: Family::default(),
+            ratelimit_store_calls: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -309,6 +341,31 @@ impl Metrics {
             m.upstream_response_head_duration.clone(),
         );
         r.register(
+            "upstream_dns_lookups",
+            "DNS lookups of upstream host names",
+            m.upstream_dns_lookups.clone(),
+        );
+        r.register(
+            "upstream_dns_failures",
+            "DNS lookups that failed, timed out or came back empty (the last good answer was kept)",
+            m.upstream_dns_failures.clone(),
+        );
+        r.register(
+            "upstream_dns_changes",
+            "Times the set of an upstream's resolved addresses changed (the first answer included)",
+            m.upstream_dns_changes.clone(),
+        );
+        r.register(
+            "upstream_dns_addresses",
+            "Resolved addresses taking new requests, per upstream (draining ones excluded)",
+            m.upstream_dns_addresses.clone(),
+        );
+        r.register(
+            "upstream_dns_resolve_duration_seconds",
+            "Duration of DNS lookups of upstream host names, failed ones included",
+            m.upstream_dns_resolve_duration.clone(),
+        );
+        r.register(
             "downstream_connections_open",
             "Open client connections, by listener",
             m.downstream_open.clone(),
@@ -359,6 +416,16 @@ impl Metrics {
             m.outlier_events.clone(),
         );
         r.register(
+            "endpoints_unhealthy",
+            "Endpoints currently failing their active health checks, per upstream",
+            m.endpoints_unhealthy.clone(),
+        );
+        r.register(
+            "health_checks",
+            "Active health-check probes, by upstream and reason (passed, failed)",
+            m.health_checks.clone(),
+        );
+        r.register(
             "endpoints_ejected",
             "Endpoints currently ejected by outlier detection, per upstream",
             m.endpoints_ejected.clone(),
@@ -369,14 +436,29 @@ impl Metrics {
             m.concurrency_limit.clone(),
         );
         r.register(
+            "hedges",
+            "Extra copies of slow tries (hedges), by route and outcome (won, lost, budget_exhausted)",
+            m.hedges.clone(),
+        );
+        r.register(
+            "hedge_delay_seconds",
+            "The hedge delay a route's requests wait before an extra copy (NaN while too few latencies are known)",
+            m.hedge_delay.clone(),
+        );
+        r.register(
             "fallbacks",
-            "Requests answered with the route's fallback, by route and the failure it covered (kind)",
+            "Requests answered with the route's fallback, by route, fallback kind (upstream, stale_cache, static) and the failure it covered (reason)",
             m.fallbacks.clone(),
         );
         r.register(
             "ratelimit_decisions",
             "Rate-limit decisions, by route, limit and outcome (allowed, delayed, limited)",
             m.ratelimit_decisions.clone(),
+        );
+        r.register(
+            "ratelimit_store_calls",
+            "Calls to the rate-limit store (Redis), by route, limit and outcome (ok, error); none while its breaker is open",
+            m.ratelimit_store_calls.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }
@@ -411,23 +493,52 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a fallback served on `route` instead of a failure of `kind`.
-    pub fn fallback(&self, route: &str, kind: ErrorKind) {
-        self.fallbacks
-            .get_or_create(&ErrorLabels {
-                route: route.to_owned(),
-                kind: kind.reason().to_owned(),
+    /// The handle of `upstream`'s unhealthy-endpoints gauge.
+    pub fn endpoints_unhealthy_gauge(&self, upstream: &str) -> Gauge {
+        self.endpoints_unhealthy
+            .get_or_create(&UpstreamLabel {
+                upstream: upstream.to_owned(),
+            })
+            .clone()
+    }
+
+    /// Counts a health-check probe of `upstream` (`passed` or `failed`).
+    pub fn health_check(&self, upstream: &str, reason: &str) {
+        self.health_checks
+            .get_or_create(&UpstreamReasonLabels {
+                upstream: upstream.to_owned(),
+                reason: reason.to_owned(),
             })
             .inc();
     }
 
-    /// Counts a stale-cache answer served on `route`, as `kind="stale_cache"` so it can be
-    /// told from static answers (the failure it covered is in its `seawall-degraded`).
-    pub fn stale_fallback(&self, route: &str) {
-        self.fallbacks
-            .get_or_create(&ErrorLabels {
+    /// Counts a hedge decision on `route`.
+    pub fn hedge(&self, route: &str, outcome: &str) {
+        self.hedges
+            .get_or_create(&RetryLabels {
                 route: route.to_owned(),
-                kind: "stale_cache".to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The handle of `route`'s hedge delay gauge, resolved once per built route.
+    pub fn hedge_delay_gauge(&self, route: &str) -> Gauge<f64, std::sync::atomic::AtomicU64> {
+        self.hedge_delay
+            .get_or_create(&RouteLabel {
+                route: route.to_owned(),
+            })
+            .clone()
+    }
+
+    /// Counts a fallback of `kind` (upstream, stale_cache, static) served on `route`
+    /// instead of a failure of kind `covered`.
+    pub fn fallback(&self, route: &str, kind: &str, covered: ErrorKind) {
+        self.fallbacks
+            .get_or_create(&FallbackLabels {
+                route: route.to_owned(),
+                kind: kind.to_owned(),
+                reason: covered.reason().to_owned(),
             })
             .inc();
     }
@@ -450,6 +561,20 @@ impl Metrics {
             tls_handshakes_resumed: handshakes("resumed"),
             checkout_wait: self.upstream_checkout_wait.get_or_create_owned(&u),
             response_head_duration: self.upstream_response_head_duration.get_or_create_owned(&u),
+        }
+    }
+
+    /// DNS metric handles for one upstream with host-name endpoints.
+    pub fn dns(&self, upstream: &str) -> DnsMetrics {
+        let u = UpstreamLabel {
+            upstream: upstream.to_owned(),
+        };
+        DnsMetrics {
+            lookups: self.upstream_dns_lookups.get_or_create_owned(&u),
+            failures: self.upstream_dns_failures.get_or_create_owned(&u),
+            changes: self.upstream_dns_changes.get_or_create_owned(&u),
+            addresses: self.upstream_dns_addresses.get_or_create_owned(&u),
+            resolve_duration: self.upstream_dns_resolve_duration.get_or_create_owned(&u),
         }
     }
 

@@ -20,10 +20,12 @@ use std::{
 };
 
 use prometheus_client::metrics::counter::Counter;
-use seawall_config::{Config, ListenerConfig, MiddlewareConfig, UpstreamConfig, UpstreamTlsConfig};
+use seawall_config::{
+    Config, ListenerConfig, MiddlewareConfig, UpstreamConfig, UpstreamProtocol, UpstreamTlsConfig,
+};
 use seawall_pool::{
-    ClientIdentity, PemSource, Pool, PoolOptions, PoolSettings, SessionStore, TlsRoots,
-    TlsSettings, UpstreamTls,
+    ClientIdentity, Http2Settings, PemSource, PoolOptions, PoolSettings, Protocol, Resolve,
+    SessionStore, TlsRoots, TlsSettings, UpstreamTls,
 };
 
 use crate::{
@@ -35,9 +37,12 @@ use crate::{
         breaker::UpstreamBreaker,
         bulkhead::Bulkhead,
         fallback::RouteFallback,
+        health::UpstreamHealth,
+        hedge::RouteHedge,
         retry::{Budget, RouteRetry},
     },
     routing::{HostPattern, Router},
+    upstream_pool::{DnsSetup, UpstreamPool},
 };
 
 /// Process-wide pieces that outlive any one config.
@@ -53,6 +58,9 @@ pub struct Shared {
     pub upstream_sessions: Mutex<HashMap<String, SessionStore>>,
     /// Local rate-limit state, handed to rebuilt routes so a reload keeps it.
     pub rate_limiters: crate::middleware::rate_limit::LimiterRegistry,
+    /// Resolves every `host:port` endpoint when set (tests); otherwise each upstream uses
+    /// the resolver its `dns.resolver` names.
+    pub resolver: Option<Arc<dyn Resolve>>,
 }
 
 impl Shared {
@@ -76,7 +84,9 @@ pub type LayerFactory = Arc<dyn Fn() -> Box<dyn Layer> + Send + Sync>;
 pub struct Upstream {
     pub name: String,
     pub config: UpstreamConfig,
-    pub pool: Pool,
+    /// One entry per configured endpoint: `ip:port` ones share a plain pool, each
+    /// `host:port` one has a DNS-aware pool.
+    pub pool: UpstreamPool,
     pub response_header_timeout: Option<Duration>,
     /// Off unless `breaker` is configured.
     pub breaker: Option<UpstreamBreaker>,
@@ -86,6 +96,8 @@ pub struct Upstream {
     pub bulkhead: Option<Bulkhead>,
     /// Spent by every route retrying against this upstream.
     pub budget: Budget,
+    /// Off unless `health_check` is configured; its probe task holds a weak reference.
+    pub health: Option<UpstreamHealth>,
     /// The pool's TLS, when the upstream has `tls`; kept to build the next one from.
     pub tls: Option<UpstreamTls>,
     /// The TLS files as read when this upstream was built (path, bytes), to notice a
@@ -115,15 +127,6 @@ impl Upstream {
         previous: Option<&Upstream>,
         shared: &Shared,
     ) -> Result<Self, String> {
-        let endpoints = config
-            .endpoints
-            .iter()
-            .map(|e| {
-                e.parse::<SocketAddr>().map_err(|_| {
-                    format!("upstream `{}`: endpoint `{e}` is not ip:port", config.name)
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let settings = PoolSettings {
             max_idle_per_endpoint: config.pool.max_idle_per_endpoint,
             idle_timeout: config.pool.idle_timeout.get(),
@@ -139,13 +142,19 @@ impl Upstream {
             .as_ref()
             .map(|b| UpstreamBreaker::build(name, b, metrics))
             .transpose()?;
+        let health = config
+            .health_check
+            .as_ref()
+            .map(|h| UpstreamHealth::build(name, config.endpoints.len(), h, metrics))
+            .transpose()?;
         let picker = Picker::build(
             name,
-            &endpoints,
+            &config.endpoints,
             config.balancer,
             config.outlier.as_ref(),
             metrics,
-        )?;
+        )?
+        .with_health(health.as_ref().map(UpstreamHealth::flags));
         let bulkhead = config
             .concurrency
             .as_ref()
@@ -171,14 +180,30 @@ impl Upstream {
             max_lifetime: config.pool.max_lifetime.map(|d| d.get()),
             max_requests_per_connection: config.pool.max_requests_per_connection,
             metrics: phases,
+            protocol: match config.protocol {
+                UpstreamProtocol::Http1 => Protocol::Http1,
+                UpstreamProtocol::Http2 => Protocol::Http2,
+                UpstreamProtocol::Auto => Protocol::Auto,
+            },
+            http2: Http2Settings {
+                keep_alive_interval: config.http2.keep_alive_interval.map(|d| d.get()),
+                keep_alive_timeout: config.http2.keep_alive_timeout.get(),
+                max_concurrent_streams: config.http2.max_concurrent_streams,
+            },
         };
-        let pool = Pool::with_options(
-            config.name.clone(),
-            endpoints,
+        let dns = DnsSetup {
+            resolver: shared.resolver.as_ref(),
+            config: &config.dns,
+            metrics: &|| shared.metrics.dns(name),
+        };
+        let pool = UpstreamPool::build(
+            name,
+            &config.endpoints,
             settings,
             pool_metrics,
             options,
-        );
+            dns,
+        )?;
         Ok(Self {
             tls,
             tls_files,
@@ -191,6 +216,7 @@ impl Upstream {
             picker,
             bulkhead,
             budget,
+            health,
         })
     }
 
@@ -248,7 +274,7 @@ fn build_tls(
         roots,
         client_identity,
         alpn: c
-            .alpn
+            .alpn_for(config.protocol)
             .iter()
             .map(|p| p.as_str().as_bytes().to_vec())
             .collect(),
@@ -271,6 +297,8 @@ pub struct Route {
     pub retry: Option<RouteRetry>,
     /// Off unless the route has `fallback`.
     pub fallback: Option<RouteFallback>,
+    /// Off unless the route has `hedge`.
+    pub hedge: Option<RouteHedge>,
     pub chain: Chain,
     /// True when the chain has the `debug` layer.
     pub debug: bool,
@@ -344,7 +372,11 @@ impl Runtime {
                 .cloned();
             let upstream = match reused {
                 Some(old) => old,
-                None => Arc::new(Upstream::build(u, before.map(|b| &**b), shared)?),
+                None => {
+                    let built = Arc::new(Upstream::build(u, before.map(|b| &**b), shared)?);
+                    crate::policy::health::spawn(&built);
+                    built
+                }
             };
             upstreams.insert(u.name.clone(), upstream);
         }
@@ -367,6 +399,15 @@ impl Runtime {
             upstreams,
             debug_token,
         })
+    }
+
+    /// Returns once the first DNS lookups of every upstream with `host:port` endpoints
+    /// have ended (at once for upstreams carried over from the previous runtime), so a
+    /// new runtime does not take traffic before its names resolve.
+    pub async fn resolved(&self) {
+        for upstream in self.upstreams.values() {
+            upstream.pool.resolved().await;
+        }
     }
 
     /// The listener called `name`, if the config still has it.
@@ -420,11 +461,17 @@ fn build_listener(
         let fallback = r
             .fallback
             .as_ref()
-            .map(|c| RouteFallback::build(&name, c))
+            .map(|c| RouteFallback::build(&name, c, upstreams))
+            .transpose()?;
+        let hedge = r
+            .hedge
+            .as_ref()
+            .map(|c| RouteHedge::build(&name, c, &shared.metrics))
             .transpose()?;
         let route = Route {
             retry,
             fallback,
+            hedge,
             metrics: RouteMetrics::new(&name, shared.metrics.clone()),
             debug: r.middleware.contains(&MiddlewareConfig::Debug),
             access_log: r.middleware.contains(&MiddlewareConfig::AccessLog),
@@ -448,6 +495,7 @@ fn build_listener(
         timeout: Duration::from_secs(1),
         retry: None,
         fallback: None,
+        hedge: None,
         chain: Chain::default(),
         debug: false,
         access_log: any_access_log,

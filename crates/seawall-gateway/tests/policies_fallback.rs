@@ -44,7 +44,11 @@ async fn an_unreachable_upstream_is_answered_with_the_marked_fallback() {
     assert_eq!(r.headers["x-source"], "fallback");
     assert!(r.headers.get("seawall-error").is_none());
     let m = metrics_text(g.admin).await;
-    let labels = [("route", "r"), ("kind", "connect_error")];
+    let labels = [
+        ("route", "r"),
+        ("kind", "static"),
+        ("reason", "connect_error"),
+    ];
     assert_eq!(metric(&m, "seawall_fallbacks_total", &labels), Some(1.0));
 }
 

@@ -4,7 +4,9 @@
 //! refusing them, and refuses at once what could not conform within `max_wait` or the
 //! deadline; every decision is counted by route, limit and outcome; a reload keeps local
 //! limits; with Redis, two gateways share one limit, and a dead or silent Redis gives each
-//! `on_error` mode its documented behaviour without making requests wait.
+//! `on_error` mode its documented behaviour without making requests wait; leases cut the
+//! Redis calls of a hot key to one per lease and keep two gateways within the documented
+//! bound.
 
 mod support;
 
@@ -403,4 +405,115 @@ async fn a_reload_keeps_local_limits_unless_the_limit_itself_changed() {
         seawall_config::parse("t.yaml", &yaml(sim.local_addr(), "6s", &layer(3))).unwrap();
     g.gw.apply(changed).await.expect("reload");
     assert_eq!(statuses(4).await, [200, 200, 200, 429]);
+}
+
+/// `seawall_ratelimit_store_calls_total` of limit `limit` (all outcomes).
+#[cfg(feature = "redis")]
+fn store_calls(text: &str, limit: &str) -> f64 {
+    metric(
+        text,
+        "seawall_ratelimit_store_calls_total",
+        &[("limit", limit)],
+    )
+    .unwrap_or(0.0)
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_lease_of_10_tokens_makes_one_redis_call_per_10_requests() {
+    let sim = sim().await;
+    let layer = format!(
+        "{{redis: {{url: \"redis://127.0.0.1:6379/\", timeout: 1s, key_prefix: \"{}\"}}, limits: [{{name: hot, key: [route], rate: \"10000/s\", burst: 100, store: redis, lease: {{tokens: 10}}}}]}}",
+        unique_prefix("lease")
+    );
+    let g = start(&yaml(sim.local_addr(), "5s", &layer)).await;
+    // One at a time, far below the limit: each lease is spent whole well within its
+    // 1 s max_age, so exactly one call per 10 requests.
+    for i in 0..300 {
+        let r = get(g.addr, "/echo").await;
+        assert_eq!(r.status, 200, "request {i}");
+    }
+    let text = metrics_text(g.admin).await;
+    let calls = store_calls(&text, "hot");
+    assert!(
+        (30.0..=33.0).contains(&calls),
+        "{calls} Redis calls for 300 requests"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "seawall_ratelimit_store_calls_total",
+            &[("limit", "hot"), ("outcome", "error")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "seawall_ratelimit_decisions_total",
+            &[("limit", "hot"), ("outcome", "allowed")]
+        ),
+        Some(300.0)
+    );
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_leases_two_gateways_stay_within_the_documented_bound_at_a_fraction_of_the_calls() {
+    // 50/s, burst 10, leases of 5: over 3 s Redis grants burst + rate × wall ≈ 160 tokens
+    // in all. Admitted can only be lower: each gateway may end holding up to 4 unspent
+    // tokens (docs/rate-limiting.md, "Leasing"), and never higher, since every admitted
+    // request spent a token Redis granted.
+    let (rate, burst, tokens, instances) = (50.0, 10u32, 5u32, 2.0);
+    let sim = sim().await;
+    let layer = format!(
+        "{{redis: {{url: \"redis://127.0.0.1:6379/\", timeout: 1s, key_prefix: \"{}\"}}, limits: [{{name: hot, key: [route], rate: \"50/s\", burst: {burst}, store: redis, lease: {{tokens: {tokens}}}}}]}}",
+        unique_prefix("lease-fleet")
+    );
+    let a = start(&yaml(sim.local_addr(), "5s", &layer)).await;
+    let b = start(&yaml(sim.local_addr(), "5s", &layer)).await;
+    let started = Instant::now();
+    let stop = started + Duration::from_secs(3);
+    let mut tasks = Vec::new();
+    for addr in [a.addr, b.addr, a.addr, b.addr, a.addr, b.addr] {
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut refused) = (0u64, 0u64);
+            while Instant::now() < stop {
+                match get(addr, "/echo").await.status {
+                    200 => ok += 1,
+                    429 => refused += 1,
+                    other => panic!("status {other}"),
+                }
+                tokio::time::sleep(MS(2)).await;
+            }
+            (ok, refused)
+        }));
+    }
+    let (mut admitted, mut refused) = (0u64, 0u64);
+    for t in tasks {
+        let (o, r) = t.await.unwrap();
+        admitted += o;
+        refused += r;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let granted = f64::from(burst) + rate * wall;
+    let lowest = granted - instances * f64::from(tokens - 1);
+    let got = admitted as f64;
+    assert!(
+        got <= granted * 1.05 && got >= lowest * 0.95,
+        "admitted {got}, want {lowest:.0}..={granted:.0} (±5%) over {wall:.2} s; {refused} refused"
+    );
+    assert!(refused as f64 > got, "the load stayed above the limit");
+    let calls = store_calls(&metrics_text(a.admin).await, "hot")
+        + store_calls(&metrics_text(b.admin).await, "hot");
+    // One grant per lease (admitted / 5), plus the refused lease calls of the gateway
+    // that lost each race for the next 5 tokens (measured: about two per grant): a
+    // handful of calls a second, against hundreds of requests a second without leases.
+    assert!(
+        calls <= 4.0 * got / f64::from(tokens) + 10.0,
+        "{calls} Redis calls for {got} admitted and {refused} refused"
+    );
+    eprintln!(
+        "leases: admitted {got} (want {lowest:.0}..={granted:.0}), {refused} refused, {calls} Redis calls"
+    );
 }

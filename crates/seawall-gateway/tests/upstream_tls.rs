@@ -520,3 +520,28 @@ async fn a_reload_whose_ca_file_does_not_load_is_refused_and_the_old_config_keep
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.error(), Some("tls_error"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_name_endpoint_without_server_name_checks_the_certificate_against_the_name() {
+    let ca = TestCa::new("upstream CA");
+    let files = Files::new("dns-name");
+    let ca_file = files.write("ca.pem", &ca.pem());
+    // The certificate names only `api.test`: an IP or `localhost` would not match it.
+    let identity = ca.leaf(&["api.test"], ExtendedKeyUsagePurpose::ServerAuth);
+    let up = TlsUpstream::start(&identity, None).await;
+    let resolver = Arc::new(seawall_pool::ManualResolver::new());
+    resolver.set("api.test", &[up.addr.ip()], None);
+    let upstream = format!(
+        "{{name: api, endpoints: [\"api.test:{}\"], tls: {{ca_file: \"{ca_file}\"}}}}",
+        up.addr.port()
+    );
+    let options = seawall_gateway::GatewayOptions {
+        resolver: Some(resolver as Arc<dyn seawall_pool::Resolve>),
+        ..Default::default()
+    };
+    let g = start_with(&yaml(&upstream, "10s"), options).await;
+    let r = get(g.addr, "/").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "hello");
+    assert_eq!(up.handshakes(), 1);
+}

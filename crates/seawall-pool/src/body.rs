@@ -4,6 +4,10 @@
 //! connection rides along with the body: at end-of-stream it is released to the pool,
 //! and if the body is dropped before the end it is closed (reason `body_incomplete`),
 //! because the unread rest of the response would be read as the next response.
+//!
+//! On HTTP/2 the body carries its *stream*: it counts against the connection's stream
+//! limit until the body ends or is dropped (hyper then resets the stream); the connection
+//! itself is shared and stays open either way.
 
 use std::fmt;
 use std::pin::Pin;
@@ -15,32 +19,52 @@ use hyper::body::Incoming;
 
 use crate::checkout::Lease;
 use crate::metrics::CloseReason;
+use crate::multiplex::H2Stream;
+
+/// What the body holds on to.
+enum Held {
+    H1(Lease),
+    H2(H2Stream),
+}
 
 /// An upstream response body that returns its connection to the pool at end-of-stream.
 pub struct PooledBody {
     inner: Incoming,
     /// `Some` until the connection is released (end-of-stream) or given up (error).
-    lease: Option<Lease>,
+    lease: Option<Held>,
 }
 
 impl PooledBody {
     pub(crate) fn new(inner: Incoming, lease: Lease) -> Self {
         Self {
             inner,
-            lease: Some(lease),
+            lease: Some(Held::H1(lease)),
+        }
+    }
+
+    pub(crate) fn h2(inner: Incoming, stream: H2Stream) -> Self {
+        Self {
+            inner,
+            lease: Some(Held::H2(stream)),
         }
     }
 
     fn release(&mut self) {
-        if let Some(lease) = self.lease.take() {
-            lease.release();
+        match self.lease.take() {
+            Some(Held::H1(lease)) => lease.release(),
+            Some(Held::H2(stream)) => drop(stream),
+            None => {}
         }
     }
 
     fn give_up(&mut self) {
-        if let Some(lease) = self.lease.take() {
+        match self.lease.take() {
             // The connection cannot be trusted after a failed body, whatever the driver saw.
-            lease.conn.close(CloseReason::Error);
+            Some(Held::H1(lease)) => lease.conn.close(CloseReason::Error),
+            // A stream error leaves the connection usable; a connection error is its
+            // driver's to notice.
+            Some(Held::H2(stream)) => drop(stream),
+            None => {}
         }
     }
 }

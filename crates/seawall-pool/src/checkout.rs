@@ -28,6 +28,8 @@ use crate::connection::{self, Conn, Slot};
 use crate::endpoint::Endpoint;
 use crate::error::{PoolError, SendError, classify};
 use crate::metrics::CloseReason;
+use crate::multiplex::{self, H2Stream};
+use crate::options::Protocol;
 use crate::pool::Pool;
 
 impl Pool {
@@ -69,6 +71,13 @@ async fn checkout_from(
     if endpoint.common.is_closed() {
         return Err(PoolError::drained(endpoint.addr));
     }
+    let protocol = endpoint.common.protocol;
+    if protocol != Protocol::Http1
+        && !endpoint.h2.speaks_http1()
+        && let Some(pooled) = multiplex::checkout(endpoint, now, deadline).await?
+    {
+        return Ok(pooled);
+    }
     // Fast path: no waiter registration, one short lock.
     if let Some(conn) = endpoint.pop_idle(now) {
         return Ok(Pooled::new(conn, endpoint, true));
@@ -80,6 +89,10 @@ async fn checkout_from(
             Acquired::Slot(slot) => slot,
         },
     };
+    if protocol == Protocol::Auto {
+        // ALPN may still pick HTTP/2 on this connection.
+        return multiplex::connect_auto(endpoint, slot, deadline).await;
+    }
     let conn = connection::connect(endpoint, slot, deadline).await?;
     Ok(Pooled::new(conn, endpoint, false))
 }
@@ -193,40 +206,72 @@ impl Lease {
     }
 }
 
-/// A checked-out connection, ready for one request.
+/// A checked-out connection, ready for one request: an HTTP/1.1 connection of its own, or
+/// a stream on a shared HTTP/2 connection.
 ///
-/// Dropping it without sending closes the connection (reason `cancelled`): the pool cannot
-/// tell an abandoned checkout from an abandoned request.
+/// Dropping it without sending closes an HTTP/1.1 connection (reason `cancelled`): the
+/// pool cannot tell an abandoned checkout from an abandoned request. An HTTP/2 stream is
+/// just given back.
 pub struct Pooled {
-    lease: Lease,
+    lease: Leased,
     reused: bool,
+}
+
+/// What a checkout holds.
+pub(crate) enum Leased {
+    H1(Lease),
+    H2(H2Stream),
 }
 
 impl Pooled {
     fn new(mut conn: Conn, endpoint: &Arc<Endpoint>, reused: bool) -> Self {
         conn.on_drop = Some(CloseReason::Cancelled);
         Self {
-            lease: Lease {
+            lease: Leased::H1(Lease {
                 conn,
                 in_use: InUse::new(endpoint),
-            },
+            }),
+            reused,
+        }
+    }
+
+    pub(crate) fn h1(conn: Conn, endpoint: &Arc<Endpoint>, reused: bool) -> Self {
+        Self::new(conn, endpoint, reused)
+    }
+
+    pub(crate) fn h2(stream: H2Stream, reused: bool) -> Self {
+        Self {
+            lease: Leased::H2(stream),
             reused,
         }
     }
 
     /// The endpoint this connection is to.
     pub fn endpoint(&self) -> SocketAddr {
-        self.lease.in_use.endpoint.addr
+        match &self.lease {
+            Leased::H1(lease) => lease.in_use.endpoint.addr,
+            Leased::H2(stream) => stream.endpoint.addr,
+        }
     }
 
-    /// True if the connection came from the idle stack (served a request before).
+    /// True if the connection served a request before (HTTP/1.1: it came from the idle
+    /// stack; HTTP/2: the stream is not the first on its connection).
     pub fn is_reused(&self) -> bool {
         self.reused
     }
 
+    /// True if the request goes out as a stream on an HTTP/2 connection: it must then carry
+    /// its authority in the URI (`:authority`), not in `Host`.
+    pub fn is_http2(&self) -> bool {
+        matches!(self.lease, Leased::H2(_))
+    }
+
     /// The connection's id, unique within the pool; for logs.
     pub fn id(&self) -> u64 {
-        self.lease.conn.id()
+        match &self.lease {
+            Leased::H1(lease) => lease.conn.id(),
+            Leased::H2(stream) => stream.conn.state.id,
+        }
     }
 
     /// Sends the request and waits for the response head.
@@ -240,7 +285,11 @@ impl Pooled {
         self,
         request: http::Request<Body>,
     ) -> Result<http::Response<PooledBody>, SendError> {
-        let Pooled { mut lease, reused } = self;
+        let Pooled { lease, reused } = self;
+        let mut lease = match lease {
+            Leased::H1(lease) => lease,
+            Leased::H2(stream) => return send_h2(stream, reused, request).await,
+        };
         let common = &lease.in_use.endpoint.common;
         if reused {
             common.metrics.reused.inc()
@@ -287,6 +336,49 @@ impl Pooled {
                     unsent_request,
                 })
             }
+        }
+    }
+}
+
+/// Sends the request as a stream on a shared HTTP/2 connection. Whatever happens, the
+/// connection stays with the pool: a failed or cancelled stream is reset by hyper, and a
+/// failed connection is noticed by its driver.
+async fn send_h2(
+    stream: H2Stream,
+    reused: bool,
+    request: http::Request<Body>,
+) -> Result<http::Response<PooledBody>, SendError> {
+    let common = &stream.endpoint.common;
+    if reused {
+        common.metrics.reused.inc()
+    } else {
+        common.metrics.fresh.inc()
+    };
+    let started = Instant::now();
+    match stream.sender().try_send_request(request).await {
+        Ok(response) => {
+            common
+                .options
+                .metrics
+                .response_head_duration
+                .observe(started.elapsed().as_secs_f64());
+            Ok(response.map(|body| PooledBody::h2(body, stream)))
+        }
+        Err(mut error) => {
+            let unsent_request = error.take_message();
+            let source = error.into_error();
+            let kind = if common.abort.is_cancelled() {
+                ErrorKind::UpstreamReset
+            } else {
+                classify(&source)
+            };
+            Err(SendError {
+                kind,
+                reused,
+                endpoint: stream.endpoint.addr,
+                source,
+                unsent_request,
+            })
         }
     }
 }

@@ -33,6 +33,7 @@ use seawall_core::Body;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
 
 use crate::endpoint::Endpoint;
 use crate::error::PoolError;
@@ -61,13 +62,35 @@ pub(crate) struct ConnState {
 }
 
 impl ConnState {
+    /// The state of a connection just established, with the pool's next id.
+    pub(crate) fn new(common: &Arc<Common>) -> Arc<Self> {
+        Arc::new(ConnState {
+            id: common.next_id.fetch_add(1, Ordering::Relaxed),
+            common: Arc::clone(common),
+            reason: AtomicUsize::new(UNSET),
+            driver_failed: AtomicBool::new(false),
+            parties_done: AtomicUsize::new(0),
+            finished: AtomicBool::new(false),
+        })
+    }
+
+    /// The driver ended with an error (recorded before it counts as a party).
+    pub(crate) fn mark_failed(&self) {
+        self.driver_failed.store(true, Ordering::Release);
+    }
+
+    /// The connection has ended (see `finished`).
+    pub(crate) fn mark_finished(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+    }
+
     pub(crate) fn is_finished(&self) -> bool {
         self.finished.load(Ordering::SeqCst)
     }
 
     /// Records the close reason unless one is already recorded: the first cause wins (the
     /// driver records `shutdown` when a drain's grace ends before the handle is dropped).
-    fn record(&self, reason: CloseReason) {
+    pub(crate) fn record(&self, reason: CloseReason) {
         let _ = self.reason.compare_exchange(
             UNSET,
             reason.index(),
@@ -78,7 +101,7 @@ impl ConnState {
 
     /// One party is done. Each party publishes what it knows *before* this `AcqRel`
     /// increment, so the second party sees both and counts the close exactly once.
-    fn party_done(&self) {
+    pub(crate) fn party_done(&self) {
         if self.parties_done.fetch_add(1, Ordering::AcqRel) != 1 {
             return;
         }
@@ -182,10 +205,10 @@ impl Drop for Slot {
 
 /// Counts a connect in progress in the endpoint and the gauge, for as long as it lives
 /// (including when the checkout future is dropped mid-connect).
-struct Connecting<'a>(&'a Endpoint);
+pub(crate) struct Connecting<'a>(&'a Endpoint);
 
 impl<'a> Connecting<'a> {
-    fn start(endpoint: &'a Endpoint) -> Self {
+    pub(crate) fn start(endpoint: &'a Endpoint) -> Self {
         endpoint.connecting.fetch_add(1, Ordering::Relaxed);
         endpoint.common.metrics.connecting.inc();
         Self(endpoint)
@@ -207,10 +230,22 @@ pub(crate) async fn connect(
     slot: Slot,
     deadline: Instant,
 ) -> Result<Conn, PoolError> {
+    let _connecting = Connecting::start(endpoint);
+    let stream = open(endpoint, deadline).await?;
+    establish(endpoint, TokioIo::new(stream), slot).await
+}
+
+/// A connected socket, TLS-wrapped for a TLS upstream.
+pub(crate) type Stream = tokio_util::either::Either<TcpStream, TlsStream<TcpStream>>;
+
+/// The transport part of [`connect`]: the TCP connect, then for a TLS upstream the
+/// handshake, each bounded by its timeout and the deadline, with their metrics. Also used
+/// for dedicated (upgrade) connections (`crate::dedicated`); the caller holds the slot and
+/// counts the connect in progress.
+pub(crate) async fn open(endpoint: &Endpoint, deadline: Instant) -> Result<Stream, PoolError> {
     let common = &endpoint.common;
     let settings = &common.settings;
     let addr = endpoint.addr;
-    let _connecting = Connecting::start(endpoint);
     let started = Instant::now();
     let connect_limit = started + settings.connect_timeout;
     let limit = connect_limit.min(deadline);
@@ -231,7 +266,7 @@ pub(crate) async fn connect(
     configure_socket(&stream, settings.tcp_keepalive, addr);
 
     let Some(tls) = &common.options.tls else {
-        return establish(endpoint, TokioIo::new(stream), slot).await;
+        return Ok(Stream::Left(stream));
     };
     let phase = &common.options.metrics;
     let tls_started = Instant::now();
@@ -252,12 +287,16 @@ pub(crate) async fn connect(
         Handshake::Full => phase.tls_handshakes_full.inc(),
         Handshake::Resumed => phase.tls_handshakes_resumed.inc(),
     };
-    establish(endpoint, TokioIo::new(stream), slot).await
+    Ok(Stream::Right(stream))
 }
 
 /// Builds the HTTP/1 sender/driver pair on a connected (and, for TLS, handshaken) stream
 /// and spawns the driver.
-async fn establish<T>(endpoint: &Arc<Endpoint>, io: T, slot: Slot) -> Result<Conn, PoolError>
+pub(crate) async fn establish<T>(
+    endpoint: &Arc<Endpoint>,
+    io: T,
+    slot: Slot,
+) -> Result<Conn, PoolError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -268,14 +307,7 @@ where
         .handshake::<_, Body>(io)
         .await
         .map_err(|error| PoolError::connect(addr, std::io::Error::other(error)))?;
-    let state = Arc::new(ConnState {
-        id: common.next_id.fetch_add(1, Ordering::Relaxed),
-        common: Arc::clone(common),
-        reason: AtomicUsize::new(UNSET),
-        driver_failed: AtomicBool::new(false),
-        parties_done: AtomicUsize::new(0),
-        finished: AtomicBool::new(false),
-    });
+    let state = ConnState::new(common);
     common.metrics.opened.inc();
     tracing::debug!(upstream = %common.upstream, endpoint = %addr, conn = state.id, "Upstream connection opened.");
     spawn_driver(driver, Arc::clone(&state), slot);

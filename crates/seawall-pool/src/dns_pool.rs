@@ -13,23 +13,32 @@
 //! a checkout loads it without a lock and keeps its snapshot for the whole checkout, the
 //! refresher is the only writer and swaps in a new list. A checkout holding the old list
 //! may still reach a member that was just drained; it gets `NoEndpoint` and falls
-//! through to the next address, so a change never fails a request by itself.
+//! through to the next address, so a change never fails a request by itself. What the
+//! admin API shows (each name's last answer, the draining addresses) sits behind short
+//! mutexes that only the refresher and [`DnsPool::state`] take, never a checkout.
+//!
+//! The first lookups run in the refresher task too, so a pool can be built without
+//! awaiting ([`DnsPool::spawn`]); [`DnsPool::resolved`] waits for them. When the last
+//! handle goes, the refresher drains every sub-pool with `drain_grace` (a reload that
+//! drops the upstream lets its requests finish, within the grace).
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use seawall_core::ErrorKind;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkout::Pooled;
+use crate::dedicated::Dedicated;
 use crate::endpoint::EndpointSnapshot;
 use crate::error::PoolError;
 use crate::metrics::PoolMetrics;
@@ -84,8 +93,9 @@ impl fmt::Display for HostPort {
     }
 }
 
-/// DNS metric handles, labelled for the upstream by the caller.
-#[derive(Debug, Clone, Default)]
+/// DNS metric handles, labelled for the upstream by the caller. Several pools may share
+/// them (one per name of an upstream): the gauge moves by differences, never `set`.
+#[derive(Debug, Clone)]
 pub struct DnsMetrics {
     /// Lookups made (one per name per refresh).
     pub lookups: Counter,
@@ -95,6 +105,29 @@ pub struct DnsMetrics {
     pub changes: Counter,
     /// Addresses currently in use (not counting draining ones).
     pub addresses: Gauge,
+    /// Duration of every lookup, failed and timed-out ones included (seconds).
+    pub resolve_duration: Histogram,
+}
+
+impl DnsMetrics {
+    /// Suggested buckets for `resolve_duration`: 50 µs (a cache or /etc/hosts) to about
+    /// 6.5 s, doubling.
+    pub fn resolve_buckets() -> impl Iterator<Item = f64> {
+        exponential_buckets(0.000_05, 2.0, 18)
+    }
+}
+
+impl Default for DnsMetrics {
+    /// Unregistered handles, for tests.
+    fn default() -> Self {
+        Self {
+            lookups: Counter::default(),
+            failures: Counter::default(),
+            changes: Counter::default(),
+            addresses: Gauge::default(),
+            resolve_duration: Histogram::new(Self::resolve_buckets()),
+        }
+    }
 }
 
 /// How a [`DnsPool`] resolves its names.
@@ -118,7 +151,7 @@ pub struct DnsOptions {
 }
 
 impl DnsOptions {
-    /// Defaults: TTL clamped to 1 s – 5 min, 30 s interval without TTL, 5 s lookup
+    /// Defaults: TTL clamped to 1 s – 5 min, 30 s interval without TTL, 2 s lookup
     /// timeout, 30 s drain grace.
     pub fn new(resolver: Arc<dyn Resolve>) -> Self {
         Self {
@@ -126,7 +159,7 @@ impl DnsOptions {
             min_ttl: Duration::from_secs(1),
             max_ttl: Duration::from_secs(300),
             interval: Duration::from_secs(30),
-            resolve_timeout: Duration::from_secs(5),
+            resolve_timeout: Duration::from_secs(2),
             drain_grace: Duration::from_secs(30),
             metrics: DnsMetrics::default(),
         }
@@ -165,6 +198,78 @@ struct Member {
     pool: Pool,
 }
 
+/// A removed address whose sub-pool is draining, kept for [`DnsPool::state`] until its
+/// last connection is gone (at the latest when the grace ends).
+struct Draining {
+    pool: Pool,
+    until: Instant,
+}
+
+/// What the refresher last learnt about one name.
+#[derive(Debug, Clone, Default)]
+struct NameRecord {
+    answer: Vec<SocketAddr>,
+    answered_at: Option<Instant>,
+    valid_for: Option<Duration>,
+    failures: u64,
+    last_error: Option<String>,
+}
+
+/// Whether an address takes new requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressState {
+    /// In the current answer: takes new requests.
+    Active,
+    /// Left the answer: no new requests; what is in flight finishes within the grace.
+    Draining,
+}
+
+impl AddressState {
+    /// `active` or `draining`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Draining => "draining",
+        }
+    }
+}
+
+/// One address of a [`DnsPool`], for the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressSnapshot {
+    /// Active or draining.
+    pub state: AddressState,
+    /// The sub-pool's counts (`addr` is the address).
+    pub pool: EndpointSnapshot,
+}
+
+/// One name of a [`DnsPool`], for the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameSnapshot {
+    /// The name looked up.
+    pub name: HostPort,
+    /// The last good answer (kept through failed lookups), in the resolver's order.
+    pub answer: Vec<SocketAddr>,
+    /// How long ago that answer arrived; `None` before any.
+    pub age: Option<Duration>,
+    /// Its TTL, when the resolver gave one.
+    pub ttl: Option<Duration>,
+    /// Lookups of this name that failed, timed out or came back empty.
+    pub failures: u64,
+    /// Why the last lookup failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// The state of a [`DnsPool`]: its names and its addresses (active ones first, in checkout
+/// order, then the draining ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSnapshot {
+    /// Per name.
+    pub names: Vec<NameSnapshot>,
+    /// Per address.
+    pub addresses: Vec<AddressSnapshot>,
+}
+
 struct Inner {
     upstream: Box<str>,
     names: Vec<HostPort>,
@@ -177,6 +282,18 @@ struct Inner {
     /// Round-robin cursor; relaxed, as any interleaving is fair enough.
     next: AtomicUsize,
     stop: CancellationToken,
+    /// Cancelled once the first lookups are done (see [`DnsPool::resolved`]).
+    first_round: CancellationToken,
+    /// Per name, in `names` order; written by the refresher only.
+    records: Mutex<Vec<NameRecord>>,
+    /// Sub-pools of removed addresses, until they are empty.
+    draining: Mutex<Vec<Draining>>,
+}
+
+/// A poisoned lock only means a panic elsewhere while holding it; the plain data inside
+/// stays usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 struct Handle {
@@ -185,8 +302,8 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        // Stops the refresher, which holds the other `Arc<Inner>`; the member pools then
-        // drop and close like any dropped `Pool`.
+        // Stops the refresher, which holds the other `Arc<Inner>`; it drains the member
+        // pools on its way out (it is the only writer of the member list).
         self.inner.stop.cancel();
     }
 }
@@ -199,12 +316,7 @@ pub struct DnsPool {
 }
 
 impl DnsPool {
-    /// Resolves every name once (each lookup bounded by `resolve_timeout`), builds a
-    /// sub-pool per address, and spawns the refresher. Names that fail to resolve now are
-    /// retried after `min_ttl`; until some name resolves, checkouts fail with
-    /// `NoEndpoint`.
-    ///
-    /// For TLS, a `TlsSettings::server_name` left `None` becomes each name's host.
+    /// [`DnsPool::spawn`], then waits for the first lookups ([`DnsPool::resolved`]).
     ///
     /// # Panics
     ///
@@ -217,6 +329,30 @@ impl DnsPool {
         options: PoolOptions,
         dns: DnsOptions,
     ) -> DnsPool {
+        let pool = Self::spawn(upstream, names, settings, metrics, options, dns);
+        pool.resolved().await;
+        pool
+    }
+
+    /// Builds the pool and spawns its refresher, which resolves every name at once (each
+    /// lookup bounded by `resolve_timeout`) and builds a sub-pool per address. Until some
+    /// name resolves, checkouts fail with `NoEndpoint`; names that fail are retried after
+    /// `min_ttl`.
+    ///
+    /// For TLS, a `TlsSettings::server_name` left `None` becomes each name's host.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn spawn(
+        upstream: impl Into<String>,
+        names: Vec<HostPort>,
+        settings: PoolSettings,
+        metrics: PoolMetrics,
+        options: PoolOptions,
+        dns: DnsOptions,
+    ) -> DnsPool {
+        let records = vec![NameRecord::default(); names.len()];
         let inner = Arc::new(Inner {
             upstream: upstream.into().into_boxed_str(),
             names,
@@ -227,13 +363,20 @@ impl DnsPool {
             members: ArcSwap::from_pointee(Vec::new()),
             next: AtomicUsize::new(0),
             stop: CancellationToken::new(),
+            first_round: CancellationToken::new(),
+            records: Mutex::new(records),
+            draining: Mutex::new(Vec::new()),
         });
-        let mut answers = vec![Vec::new(); inner.names.len()];
-        let delay = refresh(&inner, &mut answers).await;
-        tokio::spawn(refresher(Arc::clone(&inner), answers, delay));
+        tokio::spawn(refresher(Arc::clone(&inner)));
         DnsPool {
             handle: Arc::new(Handle { inner }),
         }
+    }
+
+    /// Returns once the first lookup of every name has ended (answered, failed or timed
+    /// out), so at most about `resolve_timeout` per name after [`DnsPool::spawn`].
+    pub async fn resolved(&self) {
+        self.inner().first_round.cancelled().await;
     }
 
     fn inner(&self) -> &Inner {
@@ -265,6 +408,26 @@ impl DnsPool {
         Err(last.unwrap_or_else(|| PoolError::unresolved(&inner.upstream)))
     }
 
+    /// Opens a dedicated connection for one upgrade request ([`Pool::connect_dedicated`])
+    /// to one of the addresses, taken round-robin, falling through to the next address on
+    /// the same errors as [`DnsPool::checkout`].
+    pub async fn connect_dedicated(&self, deadline: Instant) -> Result<Dedicated, PoolError> {
+        let inner = self.inner();
+        let members = inner.members.load_full();
+        let count = members.len();
+        let start = inner.next.fetch_add(1, Ordering::Relaxed);
+        let mut last = None;
+        for offset in 0..count {
+            let member = &members[(start + offset) % count];
+            match member.pool.connect_dedicated(0, deadline).await {
+                Ok(conn) => return Ok(conn),
+                Err(error) if falls_through(&error) => last = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| PoolError::unresolved(&inner.upstream)))
+    }
+
     /// The upstream's name.
     pub fn upstream(&self) -> &str {
         &self.inner().upstream
@@ -284,6 +447,52 @@ impl DnsPool {
     pub fn snapshot(&self) -> Vec<EndpointSnapshot> {
         let members = self.inner().members.load();
         members.iter().flat_map(|m| m.pool.snapshot()).collect()
+    }
+
+    /// Names with their last answers, and addresses with their state and counts, for the
+    /// admin API. Draining addresses whose connections are all gone are dropped here.
+    pub fn state(&self) -> DnsSnapshot {
+        let inner = self.inner();
+        let now = Instant::now();
+        let names = {
+            let records = lock(&inner.records);
+            inner
+                .names
+                .iter()
+                .zip(records.iter())
+                .map(|(name, record)| NameSnapshot {
+                    name: name.clone(),
+                    answer: record.answer.clone(),
+                    age: record
+                        .answered_at
+                        .map(|at| now.saturating_duration_since(at)),
+                    ttl: record.valid_for,
+                    failures: record.failures,
+                    last_error: record.last_error.clone(),
+                })
+                .collect()
+        };
+        let snapshot = |state, pool: &Pool| {
+            pool.snapshot()
+                .into_iter()
+                .map(move |pool| AddressSnapshot { state, pool })
+        };
+        let mut addresses: Vec<AddressSnapshot> = inner
+            .members
+            .load()
+            .iter()
+            .flat_map(|m| snapshot(AddressState::Active, &m.pool))
+            .collect();
+        let draining: Vec<Pool> = {
+            let mut draining = lock(&inner.draining);
+            prune_drained(&mut draining, now);
+            draining.iter().map(|d| d.pool.clone()).collect()
+        };
+        // Read outside the lock; the clones are dropped here, not under it.
+        for pool in &draining {
+            addresses.extend(snapshot(AddressState::Draining, pool));
+        }
+        DnsSnapshot { names, addresses }
     }
 
     /// Closes every idle connection of every address (reason `shutdown`).
@@ -316,19 +525,46 @@ fn falls_through(error: &PoolError) -> bool {
     }
 }
 
-async fn refresher(inner: Arc<Inner>, mut answers: Vec<Vec<SocketAddr>>, mut delay: Duration) {
+/// Forgets draining sub-pools with no connection left, or whose grace is over (their
+/// drivers are closing what is left).
+fn prune_drained(draining: &mut Vec<Draining>, now: Instant) {
+    draining.retain(|d| now < d.until && d.pool.snapshot().iter().any(|e| e.open > 0));
+}
+
+async fn refresher(inner: Arc<Inner>) {
+    let mut answers = vec![Vec::new(); inner.names.len()];
+    let mut delay = tokio::select! {
+        () = inner.stop.cancelled() => Duration::ZERO,
+        delay = refresh(&inner, &mut answers) => delay,
+    };
+    inner.first_round.cancel();
     loop {
+        if inner.stop.is_cancelled() {
+            break;
+        }
         tokio::select! {
-            () = inner.stop.cancelled() => return,
+            () = inner.stop.cancelled() => break,
             () = tokio::time::sleep(delay) => {}
         }
         delay = tokio::select! {
             // A hanging lookup must not keep the upstream's pools alive after the last
             // handle is gone.
-            () = inner.stop.cancelled() => return,
+            () = inner.stop.cancelled() => break,
             delay = refresh(&inner, &mut answers) => delay,
         };
     }
+    retire(&inner);
+}
+
+/// The last handle is gone: drain every sub-pool, so requests in flight finish within
+/// `drain_grace` and nothing outlives it.
+fn retire(inner: &Inner) {
+    let members = inner.members.swap(Arc::new(Vec::new()));
+    inner.dns.metrics.addresses.dec_by(members.len() as i64);
+    for member in members.iter() {
+        member.pool.clone().drain(inner.dns.drain_grace);
+    }
+    lock(&inner.draining).clear();
 }
 
 /// Looks every name up, keeps each name's last good answer on failure, applies the union
@@ -337,11 +573,22 @@ async fn refresh(inner: &Inner, answers: &mut [Vec<SocketAddr>]) -> Duration {
     let dns = &inner.dns;
     // The soonest any name needs looking up again; with no names, the plain interval.
     let mut next: Option<Duration> = None;
-    for (name, answer) in inner.names.iter().zip(answers.iter_mut()) {
+    for (index, (name, answer)) in inner.names.iter().zip(answers.iter_mut()).enumerate() {
         dns.metrics.lookups.inc();
+        let started = Instant::now();
         let lookup = dns.resolver.resolve(&name.host, name.port);
-        let delay = match tokio::time::timeout(dns.resolve_timeout, lookup).await {
+        let outcome = tokio::time::timeout(dns.resolve_timeout, lookup).await;
+        dns.metrics
+            .resolve_duration
+            .observe(started.elapsed().as_secs_f64());
+        let delay = match outcome {
             Ok(Ok(resolved)) if !resolved.addrs.is_empty() => {
+                let mut records = lock(&inner.records);
+                let record = &mut records[index];
+                record.answer.clone_from(&resolved.addrs);
+                record.answered_at = Some(Instant::now());
+                record.valid_for = resolved.valid_for;
+                record.last_error = None;
                 *answer = resolved.addrs;
                 dns.next_delay(resolved.valid_for, false)
             }
@@ -353,6 +600,9 @@ async fn refresh(inner: &Inner, answers: &mut [Vec<SocketAddr>]) -> Duration {
                 };
                 dns.metrics.failures.inc();
                 tracing::warn!(upstream = %inner.upstream, name = %name, error = %why, kept = answer.len(), "DNS lookup failed; keeping the last good answer.");
+                let mut records = lock(&inner.records);
+                records[index].failures += 1;
+                records[index].last_error = Some(why);
                 dns.next_delay(None, true)
             }
         };
@@ -417,12 +667,21 @@ fn apply(inner: &Inner, answers: &[Vec<SocketAddr>]) {
         removed = removed.len(),
         "Upstream addresses changed."
     );
-    inner.dns.metrics.addresses.set(next.len() as i64);
+    inner
+        .dns
+        .metrics
+        .addresses
+        .inc_by(next.len() as i64 - current.len() as i64);
     inner.dns.metrics.changes.inc();
     // Publish first, then drain: a checkout that still sees the old list falls through.
     inner.members.store(Arc::new(next));
+    let now = Instant::now();
+    let until = now + inner.dns.drain_grace;
+    let mut draining = lock(&inner.draining);
+    prune_drained(&mut draining, now);
     for pool in removed {
-        pool.drain(inner.dns.drain_grace);
+        pool.clone().drain(inner.dns.drain_grace);
+        draining.push(Draining { pool, until });
     }
 }
 

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::connection::{Conn, Slot};
 use crate::metrics::CloseReason;
+use crate::multiplex::Multiplex;
 use crate::pool::Common;
 
 /// An idle connection and when it became idle.
@@ -35,14 +36,16 @@ struct Idle {
 pub struct EndpointSnapshot {
     /// The endpoint.
     pub addr: SocketAddr,
-    /// Connections in the idle stack.
+    /// Connections in the idle stack (HTTP/2: connections without a stream in flight).
     pub idle: usize,
-    /// Connections checked out.
+    /// Connections checked out (HTTP/2: connections with at least one stream in flight).
     pub in_use: usize,
     /// TCP connects in progress.
     pub connecting: usize,
     /// Slots taken: connecting plus every live connection (idle, in use, or finishing).
     pub open: usize,
+    /// HTTP/2 streams in flight (zero for HTTP/1.1 connections).
+    pub streams: usize,
 }
 
 pub(crate) struct Endpoint {
@@ -55,6 +58,8 @@ pub(crate) struct Endpoint {
     pub(crate) notify: Notify,
     pub(crate) in_use: AtomicUsize,
     pub(crate) connecting: AtomicUsize,
+    /// The HTTP/2 connections (empty for an HTTP/1.1 upstream).
+    pub(crate) h2: Multiplex,
 }
 
 /// What `push_idle` decided, acted on after the lock is released.
@@ -76,6 +81,7 @@ impl Endpoint {
             notify: Notify::new(),
             in_use: AtomicUsize::new(0),
             connecting: AtomicUsize::new(0),
+            h2: Multiplex::default(),
         }
     }
 
@@ -213,8 +219,10 @@ impl Endpoint {
         }
     }
 
-    /// Closes every idle connection; in-use ones are untouched.
+    /// Closes every idle connection (HTTP/2: every one without a stream in flight); in-use
+    /// ones are untouched.
     pub(crate) fn close_idle(&self, reason: CloseReason) {
+        self.h2.close(self, reason, false);
         let drained = std::mem::take(&mut *self.idle());
         self.common.metrics.idle.dec_by(drained.len() as i64);
         for entry in drained {
@@ -224,12 +232,14 @@ impl Endpoint {
 
     pub(crate) fn snapshot(&self) -> EndpointSnapshot {
         let max = self.common.settings.slots();
+        let (h2_idle, h2_busy, streams) = self.h2.counts();
         EndpointSnapshot {
             addr: self.addr,
-            idle: self.idle().len(),
-            in_use: self.in_use.load(Ordering::Relaxed),
+            idle: self.idle().len() + h2_idle,
+            in_use: self.in_use.load(Ordering::Relaxed) + h2_busy,
             connecting: self.connecting.load(Ordering::Relaxed),
             open: max.saturating_sub(self.slots.available_permits()),
+            streams,
         }
     }
 }

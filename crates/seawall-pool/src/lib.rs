@@ -1,4 +1,4 @@
-//! Seawall's upstream connection pool, on `hyper::client::conn::http1`.
+//! Seawall's upstream connection pool, on `hyper::client::conn::http1` and `http2`.
 //!
 //! One [`Pool`] per upstream; inside it one sub-pool per endpoint (`SocketAddr`), each with
 //! a LIFO idle stack capped at `max_idle_per_endpoint`, at most
@@ -7,10 +7,16 @@
 //! connection; [`Pooled::send`] yields a response whose [`PooledBody`] returns the
 //! connection at end-of-stream. Failures arrive classified as `seawall_core::ErrorKind`.
 //!
+//! An upstream may speak HTTP/2 ([`Protocol`], [`Http2Settings`]): its connections are
+//! then shared, a checkout taking a stream on the first one with room and opening a new
+//! one only when all are at their stream limit (the `multiplex` module).
+//!
 //! [`PoolOptions`] (through [`Pool::with_options`]) adds upstream TLS ([`UpstreamTls`]),
 //! connection life limits and per-phase metrics ([`PhaseMetrics`]). [`DnsPool`] serves
 //! upstreams given as `host:port` names: one single-address [`Pool`] per resolved address,
 //! re-resolved through a [`Resolve`] implementation, removed addresses drained.
+//! [`Pool::connect_dedicated`] opens a [`Dedicated`] connection for one HTTP/1.1 upgrade
+//! (a WebSocket): the same connect path, slot and metrics, never pooled.
 //!
 //! Invariants (see docs/pool.md for the reasoning):
 //! - A connection is reused only after its previous response was read to the end and hyper
@@ -24,10 +30,12 @@
 mod body;
 mod checkout;
 mod connection;
+mod dedicated;
 mod dns_pool;
 mod endpoint;
 mod error;
 mod metrics;
+mod multiplex;
 mod options;
 mod pool;
 mod resolve;
@@ -37,13 +45,19 @@ mod tls;
 
 pub use body::PooledBody;
 pub use checkout::Pooled;
-pub use dns_pool::{DnsMetrics, DnsOptions, DnsPool, HostPort, InvalidHostPort};
+pub use dedicated::Dedicated;
+pub use dns_pool::{
+    AddressSnapshot, AddressState, DnsMetrics, DnsOptions, DnsPool, DnsSnapshot, HostPort,
+    InvalidHostPort, NameSnapshot,
+};
 pub use endpoint::EndpointSnapshot;
 pub use error::{PoolError, SendError, classify};
 pub use metrics::{CloseCounters, CloseReason, PhaseMetrics, PoolMetrics};
-pub use options::PoolOptions;
+pub use options::{Http2Settings, PoolOptions, Protocol};
 pub use pool::Pool;
-pub use resolve::{ManualResolver, Resolve, ResolveFuture, Resolved, SystemResolver};
+pub use resolve::{
+    HickoryResolver, ManualResolver, Resolve, ResolveFuture, Resolved, SystemResolver,
+};
 pub use settings::PoolSettings;
 pub use tls::{
     ClientIdentity, PemSource, SessionStore, TlsConfigError, TlsFailure, TlsRoots, TlsSettings,

@@ -34,11 +34,17 @@ pub enum CloseReason {
     Lifetime,
     /// It carried `max_requests_per_connection` requests (closed when released).
     MaxRequests,
+    /// It was opened for an HTTP/1.1 upgrade request (a WebSocket), which owned it to the
+    /// end: it is never pooled. Counted when the tunnel (or the refused exchange) ends.
+    Upgraded,
+    /// An HTTP/2 keep-alive PING was not answered within `keep_alive_timeout`: the peer or
+    /// the path to it is gone.
+    PingTimeout,
 }
 
 impl CloseReason {
     /// Every reason, in label order.
-    pub const ALL: [CloseReason; 9] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::IdleTimeout,
         CloseReason::IdleCap,
         CloseReason::PeerClosed,
@@ -48,6 +54,8 @@ impl CloseReason {
         CloseReason::Shutdown,
         CloseReason::Lifetime,
         CloseReason::MaxRequests,
+        CloseReason::Upgraded,
+        CloseReason::PingTimeout,
     ];
 
     /// The metric label value.
@@ -62,6 +70,8 @@ impl CloseReason {
             CloseReason::Shutdown => "shutdown",
             CloseReason::Lifetime => "lifetime",
             CloseReason::MaxRequests => "max_requests",
+            CloseReason::Upgraded => "upgraded",
+            CloseReason::PingTimeout => "ping_timeout",
         }
     }
 

@@ -27,6 +27,50 @@ pub struct PoolOptions {
     pub max_requests_per_connection: Option<u64>,
     /// Per-phase timings and TLS counters.
     pub metrics: PhaseMetrics,
+    /// The HTTP version spoken to the upstream.
+    pub protocol: Protocol,
+    /// HTTP/2 connection settings (used when the protocol is, or negotiates, HTTP/2).
+    pub http2: Http2Settings,
+}
+
+/// Which HTTP version the pool speaks to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// HTTP/1.1: one request at a time per connection, connections reused from the idle
+    /// stack.
+    #[default]
+    Http1,
+    /// HTTP/2: prior knowledge (h2c) on plain TCP, h2 over TLS. Connections are shared by
+    /// concurrent requests, one stream each (see `multiplex`).
+    Http2,
+    /// Over TLS, what the upstream picks by ALPN (offer `h2` and `http/1.1`), per
+    /// connection. On plain TCP there is nothing to negotiate with: HTTP/1.1.
+    Auto,
+}
+
+/// HTTP/2 connection settings of one upstream's pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http2Settings {
+    /// A PING is sent after this long without a frame from the peer, idle connections
+    /// included; `None` sends none.
+    pub keep_alive_interval: Option<Duration>,
+    /// A connection whose PING is not answered within this is closed (reason
+    /// `ping_timeout`), failing the streams on it.
+    pub keep_alive_timeout: Duration,
+    /// The most streams the pool puts on one connection; the peer's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` when that is lower. A new connection is opened
+    /// only when every open one is at its limit.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Http2Settings {
+    fn default() -> Self {
+        Self {
+            keep_alive_interval: Some(Duration::from_secs(30)),
+            keep_alive_timeout: Duration::from_secs(10),
+            max_concurrent_streams: 100,
+        }
+    }
 }
 
 impl PoolOptions {

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::endpoint::{Endpoint, EndpointSnapshot};
 use crate::metrics::{CloseReason, PoolMetrics};
-use crate::options::PoolOptions;
+use crate::options::{PoolOptions, Protocol};
 use crate::settings::PoolSettings;
 use crate::sweeper;
 
@@ -31,6 +31,8 @@ pub(crate) struct Common {
     pub(crate) settings: PoolSettings,
     pub(crate) metrics: PoolMetrics,
     pub(crate) options: PoolOptions,
+    /// The protocol in effect: `options.protocol`, except `Auto` without TLS is HTTP/1.1.
+    pub(crate) protocol: Protocol,
     pub(crate) next_id: AtomicU64,
     closed: AtomicBool,
     /// Cancelled when a drain's grace period ends: every driver task watches it and drops
@@ -61,6 +63,8 @@ impl Shared {
         self.common.closed.store(true, Ordering::SeqCst);
         for endpoint in self.endpoints.iter() {
             endpoint.close_idle(CloseReason::Shutdown);
+            // HTTP/2 connections in use leave the list too, and close after their streams.
+            endpoint.h2.close(endpoint, CloseReason::Shutdown, true);
         }
         self.stop.notify_one();
     }
@@ -119,7 +123,12 @@ impl Pool {
         metrics: PoolMetrics,
         options: PoolOptions,
     ) -> Pool {
+        let protocol = match options.protocol {
+            Protocol::Auto if options.tls.is_none() => Protocol::Http1,
+            protocol => protocol,
+        };
         let common = Arc::new(Common {
+            protocol,
             upstream: upstream.into().into_boxed_str(),
             settings,
             metrics,

@@ -1,5 +1,6 @@
-//! Name resolution behind one small trait, [`Resolve`], so the DNS-aware pool can use the
-//! system resolver today, a TTL-aware resolver (hickory) later, and a scripted one in tests.
+//! Name resolution behind one small trait, [`Resolve`], so the DNS-aware pool can use a
+//! TTL-aware resolver ([`HickoryResolver`]), the system resolver ([`SystemResolver`]),
+//! or a scripted one in tests ([`ManualResolver`]).
 //!
 //! An answer carries how long it may be trusted: `valid_for` is the record TTL when the
 //! resolver knows it, `None` when it does not (getaddrinfo), in which case the caller
@@ -44,6 +45,48 @@ impl Resolve for SystemResolver {
             Ok(Resolved {
                 addrs,
                 valid_for: None,
+            })
+        })
+    }
+}
+
+/// A TTL-aware stub resolver (hickory), configured like the system's from
+/// `/etc/resolv.conf` and `/etc/hosts`. Answers carry the time left on their TTL, from
+/// hickory's cache. Unlike [`SystemResolver`] it ignores nsswitch (no mDNS, LDAP, ...).
+#[derive(Clone)]
+pub struct HickoryResolver {
+    inner: hickory_resolver::TokioResolver,
+}
+
+impl HickoryResolver {
+    /// Reads the system configuration. Cached answers from name servers are kept at most
+    /// `max_ttl`, so a caller re-resolving after `max_ttl` asks them again rather than the
+    /// cache. (Answers from /etc/hosts, read once here, say one day: clamp them.)
+    pub fn from_system_conf(max_ttl: Duration) -> io::Result<Self> {
+        let mut builder =
+            hickory_resolver::TokioResolver::builder_tokio().map_err(io::Error::other)?;
+        builder.options_mut().positive_max_ttl = Some(max_ttl);
+        let inner = builder.build().map_err(io::Error::other)?;
+        Ok(Self { inner })
+    }
+}
+
+impl std::fmt::Debug for HickoryResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HickoryResolver").finish_non_exhaustive()
+    }
+}
+
+impl Resolve for HickoryResolver {
+    fn resolve<'a>(&'a self, host: &'a str, port: u16) -> ResolveFuture<'a> {
+        Box::pin(async move {
+            let lookup = self.inner.lookup_ip(host).await.map_err(io::Error::other)?;
+            let valid_for = lookup
+                .valid_until()
+                .saturating_duration_since(std::time::Instant::now());
+            Ok(Resolved {
+                addrs: lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect(),
+                valid_for: Some(valid_for),
             })
         })
     }
@@ -135,6 +178,26 @@ mod tests {
         let resolved = SystemResolver.resolve("127.0.0.1", 8080).await.unwrap();
         assert_eq!(resolved.addrs, vec!["127.0.0.1:8080".parse().unwrap()]);
         assert_eq!(resolved.valid_for, None);
+    }
+
+    #[tokio::test]
+    async fn hickory_resolver_resolves_an_ip_literal_with_a_ttl() {
+        let resolver = HickoryResolver::from_system_conf(Duration::from_secs(60)).unwrap();
+        let resolved = resolver.resolve("127.0.0.1", 8080).await.unwrap();
+        assert_eq!(resolved.addrs, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert!(resolved.valid_for.is_some());
+        // localhost never leaves the box; hickory answers it (with a one-day TTL, which
+        // the DNS pool's max_ttl clamps) without asking a name server.
+        let resolved = resolver.resolve("localhost", 80).await.unwrap();
+        assert!(
+            !resolved.addrs.is_empty()
+                && resolved
+                    .addrs
+                    .iter()
+                    .all(|a| a.ip().is_loopback() && a.port() == 80),
+            "{resolved:?}"
+        );
+        assert!(resolved.valid_for.is_some(), "{resolved:?}");
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! The background task that closes idle connections after `idle_timeout`, and idle ones
-//! that reached `max_lifetime`.
+//! that reached `max_lifetime` (HTTP/2 ones too: idle means no stream in flight).
 //!
 //! One task per pool, ticking at `PoolSettings::sweep_interval`. It is only a janitor:
 //! checkout also refuses expired connections, so the sweeper's timing decides when idle
@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::options::Protocol;
 use crate::pool::Shared;
 
 pub(crate) fn spawn(shared: Arc<Shared>) {
@@ -31,10 +32,14 @@ async fn run(shared: Arc<Shared>) {
         }
         let now = Instant::now();
         for endpoint in shared.endpoints.iter() {
-            if let Some(cutoff) = now.checked_sub(timeout) {
+            let cutoff = now.checked_sub(timeout);
+            if let Some(cutoff) = cutoff {
                 endpoint.evict_idle_since(cutoff);
             }
             endpoint.evict_past_lifetime(now);
+            if shared.common.protocol != Protocol::Http1 {
+                endpoint.h2.sweep(endpoint, now, cutoff);
+            }
         }
     }
 }

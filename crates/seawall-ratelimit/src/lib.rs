@@ -8,6 +8,7 @@
 //! - [`redis_store`]: the same algorithm as a Lua script in Redis (one round trip, Redis's
 //!   clock), behind a [`breaker`] so a dead Redis costs no latency. Only with the `redis`
 //!   cargo feature (on by default); see [`REDIS_SUPPORT`].
+//! - [`lease`]: local leases of Redis tokens for hot keys (one call per `N` requests).
 //!
 //! Time is nanoseconds since an epoch the caller chooses (`u64`), so tests drive it
 //! exactly and the gateway can use tokio's pausable clock.
@@ -15,6 +16,7 @@
 pub mod breaker;
 mod error;
 pub mod gcra;
+pub mod lease;
 // The `redis` crate is the workspace's most expensive dependency to compile, so it sits
 // behind the (default) `redis` feature. Without it, `redis_store` is a stand-in whose
 // constructor refuses with [`NO_REDIS`], so callers compile unchanged in both builds.
@@ -32,5 +34,6 @@ pub const REDIS_SUPPORT: bool = cfg!(feature = "redis");
 pub const NO_REDIS: &str = "this build has no Redis support; rebuild with --features redis";
 
 pub use gcra::{Decision, Quota, QuotaError};
+pub use lease::{LeaseTable, Take};
 pub use redis_store::{RedisStore, StoreError};
 pub use store::KeyedLimiter;

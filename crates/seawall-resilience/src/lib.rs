@@ -16,6 +16,8 @@
 //! | [`balance`] | power of two choices over peak-EWMA cost, and round robin | linkerd, Finagle, tower |
 //! | [`outlier`] | consecutive-failure ejection of endpoints | Envoy outlier detection |
 //! | [`concurrency`] | static bulkhead accounting and the Gradient2 adaptive limit | Envoy, Netflix concurrency-limits |
+//! | [`health`] | active health: endpoints healthy or not by probe thresholds | Envoy, HAProxy `rise`/`fall` |
+//! | [`hedge`] | when to send an extra copy of a slow request: a fixed delay or a recent latency quantile | The Tail at Scale, gRPC, tower |
 //!
 //! Invariants:
 //! - no `std::time::Instant`: time is always an argument;
@@ -31,6 +33,8 @@ pub mod balance;
 pub mod breaker;
 pub mod classify;
 pub mod concurrency;
+pub mod health;
+pub mod hedge;
 pub mod outlier;
 pub mod retry;
 mod window;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use seawall_resilience::{balance, breaker, concurrency, outlier, retry};
+use seawall_resilience::{balance, breaker, concurrency, hedge, outlier, retry};
 
 /// Durations as the docs write them: whole seconds as `10s`, otherwise milliseconds.
 fn human(d: Duration) -> String {
@@ -23,6 +23,7 @@ fn defaults() -> Vec<(&'static str, String)> {
     let o = outlier::OutlierSettings::default();
     let bulk = concurrency::BulkheadSettings::default();
     let g = concurrency::GradientSettings::default();
+    let h = hedge::HedgeSettings::default();
     vec![
         ("window", human(b.window)),
         ("buckets", b.buckets.to_string()),
@@ -62,6 +63,7 @@ fn defaults() -> Vec<(&'static str, String)> {
         ("queue_size", g.queue_size.to_string()),
         ("long_window", g.long_window.to_string()),
         ("warmup", g.warmup.to_string()),
+        ("max_extra", h.max_extra.to_string()),
     ]
 }
 

@@ -8,6 +8,7 @@
 
 use std::{collections::HashMap, fmt, net::SocketAddr};
 
+mod http2;
 mod policy;
 mod rate_limit;
 mod route;
@@ -145,16 +146,16 @@ impl Found {
         let all = listeners.chain(others.into_iter().filter_map(|(p, a)| Some((p, a?))));
         for (path, addr) in all {
             // Port 0 asks the OS for a free port, so it never collides (tests rely on this).
-            if addr.port() != 0 {
-                if let Some((first, _)) = bound.iter().find(|(_, other)| conflicts(*other, addr)) {
-                    let hint = format!("already used by {first}; give each socket its own port");
-                    self.push(
-                        path.clone(),
-                        Some(addr.to_string()),
-                        "listen address is already in use by this config",
-                        Some(hint),
-                    );
-                }
+            if addr.port() != 0
+                && let Some((first, _)) = bound.iter().find(|(_, other)| conflicts(*other, addr))
+            {
+                let hint = format!("already used by {first}; give each socket its own port");
+                self.push(
+                    path.clone(),
+                    Some(addr.to_string()),
+                    "listen address is already in use by this config",
+                    Some(hint),
+                );
             }
             bound.push((path, addr));
         }

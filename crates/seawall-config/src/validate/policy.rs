@@ -7,8 +7,9 @@ use seawall_core::ErrorKind;
 
 use super::Found;
 use crate::{
-    BackoffConfig, BreakerConfig, ConcurrencyConfig, FallbackConfig, OutcomeMatch, OutlierConfig,
-    RetryBudgetConfig, RetryConfig, StaticResponseConfig,
+    BackoffConfig, BreakerConfig, ConcurrencyConfig, FallbackConfig, HealthCheckConfig,
+    HedgeConfig, HedgeDelayConfig, OutcomeMatch, OutlierConfig, RetryBudgetConfig, RetryConfig,
+    StaticResponseConfig,
     locate::{join_index, join_key},
     suggest,
     units::HumanDuration,
@@ -165,14 +166,43 @@ impl Found {
         self.backoff(&key("backoff"), &r.backoff);
     }
 
-    pub(super) fn fallback(&mut self, path: &str, f: &FallbackConfig) {
-        if f.static_response.is_none() && f.stale_cache.is_none() {
+    /// `upstreams` are the names defined in `upstreams`; `own` is the route's upstream.
+    pub(super) fn fallback(
+        &mut self,
+        path: &str,
+        f: &FallbackConfig,
+        upstreams: &[&str],
+        own: &str,
+    ) {
+        if f.static_response.is_none() && f.stale_cache.is_none() && f.upstream.is_none() {
             self.push(
                 path.to_owned(),
                 None,
-                "fallback needs `static`, `stale_cache` or both",
+                "fallback needs `upstream`, `stale_cache`, `static`, or several of them",
                 Some("e.g. `fallback: {stale_cache: {}}`".into()),
             );
+        }
+        if let Some(name) = &f.upstream {
+            let key = join_key(path, "upstream");
+            if !upstreams.contains(&name.as_str()) {
+                let hint = match suggest::closest(name, upstreams.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!("defined upstreams: {}", suggest::quoted_list(upstreams)),
+                };
+                self.push(
+                    key,
+                    Some(name.clone()),
+                    format!("fallback refers to unknown upstream `{name}`"),
+                    Some(hint),
+                );
+            } else if name == own {
+                self.push(
+                    key,
+                    Some(name.clone()),
+                    "the fallback upstream is the route's own upstream",
+                    Some("name another upstream (a standby, another region), or remove it".into()),
+                );
+            }
         }
         if let Some(status) = f.status {
             if !(200..=599).contains(&status) {
@@ -211,6 +241,71 @@ impl Found {
         }
         if let Some(r) = &f.static_response {
             self.static_fallback(&join_key(path, "static"), r);
+        }
+    }
+
+    pub(super) fn health_check(&mut self, path: &str, h: &HealthCheckConfig) {
+        let key = |k: &str| join_key(path, k);
+        if !h.path.starts_with('/') {
+            self.push(
+                key("path"),
+                Some(h.path.clone()),
+                "path must start with `/`",
+                Some(format!("write `/{}`", h.path.trim_start_matches('/'))),
+            );
+        }
+        self.positive(key("interval"), h.interval);
+        self.positive(key("timeout"), h.timeout);
+        if h.timeout > h.interval {
+            self.push(
+                key("timeout"),
+                Some(h.timeout.to_string()),
+                format!("timeout is longer than interval ({})", h.interval),
+                Some("a probe must end before the next one starts".into()),
+            );
+        }
+        self.at_least_one(
+            key("healthy_threshold"),
+            h.healthy_threshold,
+            "healthy_threshold",
+        );
+        self.at_least_one(
+            key("unhealthy_threshold"),
+            h.unhealthy_threshold,
+            "unhealthy_threshold",
+        );
+        if !(100..=599).contains(&h.expected_status) {
+            self.push(
+                key("expected_status"),
+                Some(h.expected_status.to_string()),
+                "expected_status must be between 100 and 599",
+                Some("e.g. 200".into()),
+            );
+        }
+    }
+
+    /// `deadline` is the route's `timeout`.
+    pub(super) fn hedge(&mut self, path: &str, h: &HedgeConfig, deadline: HumanDuration) {
+        if !(1..=3).contains(&h.max_extra) {
+            self.push(
+                join_key(path, "max_extra"),
+                Some(h.max_extra.to_string()),
+                "max_extra must be between 1 and 3",
+                Some("each extra copy adds load; 1 is The Tail at Scale's choice".into()),
+            );
+        }
+        if let HedgeDelayConfig::Fixed(d) = h.delay {
+            self.positive(join_key(path, "delay"), d);
+            if d >= deadline {
+                self.push(
+                    join_key(path, "delay"),
+                    Some(d.to_string()),
+                    format!("hedge delay {d} is not shorter than the route's {deadline} timeout"),
+                    Some(
+                        "no hedge could ever be sent; use about the p95 latency, or \"p95\"".into(),
+                    ),
+                );
+            }
         }
     }
 

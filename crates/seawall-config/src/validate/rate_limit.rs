@@ -1,12 +1,14 @@
 //! Rules about `rate_limit` layers: the rate parses and admits something, the burst is
 //! positive, limit names are unique tokens within a layer, header key parts are header names,
 //! `max_keys` and (in delay mode) `max_wait` are positive; a `store: redis` limit has a
-//! `redis` section whose URL is a `redis://` URL (never echoed: it may hold a password). The same checks the gateway's
-//! layer makes when it builds, so a config that passes here always builds.
+//! `redis` section whose URL is a `redis://` URL (never echoed: it may hold a password); a
+//! `lease` belongs to a Redis limit in reject mode and holds 2 to `burst` tokens. The same
+//! checks the gateway's layer makes when it builds, so a config that passes here always
+//! builds.
 
 use super::Found;
 use crate::{
-    Config, KeyPart, LimitStore, MiddlewareConfig, RateLimitConfig, RateLimitMode,
+    Config, KeyPart, LeaseConfig, LimitStore, MiddlewareConfig, RateLimitConfig, RateLimitMode,
     locate::{join_index, join_key},
     parse_rate,
 };
@@ -95,6 +97,9 @@ impl Found {
                     if let Err(e) = quota {
                         self.push(join_key(&at, "rate"), Some(limit.rate.clone()), e, None);
                     }
+                    if let Some(lease) = &limit.lease {
+                        self.lease(&join_key(&at, "lease"), rl, limit.store, lease, burst);
+                    }
                 }
             }
             if limit.burst == Some(0) {
@@ -115,8 +120,8 @@ impl Found {
                 );
             }
             for (p, part) in limit.key.iter().enumerate() {
-                if let KeyPart::Header(name) | KeyPart::User(name) = part {
-                    if !is_header_name(name) {
+                match part {
+                    KeyPart::Header(name) | KeyPart::User(name) if !is_header_name(name) => {
                         self.push(
                             join_index(&join_key(&at, "key"), p),
                             Some(name.clone()),
@@ -124,9 +129,49 @@ impl Found {
                             Some("use a lowercase token such as `x-api-key`".into()),
                         );
                     }
+                    _ => {}
                 }
             }
         }
+    }
+}
+
+impl Found {
+    /// A limit's `lease`: only for Redis limits in reject mode, 2 ≤ tokens ≤ burst (a
+    /// lease larger than the burst could never be granted), a positive `max_age`.
+    fn lease(
+        &mut self,
+        at: &str,
+        rl: &RateLimitConfig,
+        store: LimitStore,
+        lease: &LeaseConfig,
+        burst: u32,
+    ) {
+        if store != LimitStore::Redis {
+            self.push(
+                at.to_owned(),
+                None,
+                "lease only applies to a limit with store: redis",
+                Some("add store: redis to the limit, or remove lease".into()),
+            );
+        }
+        if rl.mode == RateLimitMode::Delay {
+            self.push(
+                at.to_owned(),
+                None,
+                "lease cannot be combined with mode: delay",
+                Some("use mode: reject, or remove lease".into()),
+            );
+        }
+        if lease.tokens < 2 || lease.tokens > burst {
+            self.push(
+                join_key(at, "tokens"),
+                Some(lease.tokens.to_string()),
+                format!("lease tokens must be between 2 and the limit's burst ({burst})"),
+                Some("a lease of N tokens saves N - 1 Redis calls of N; e.g. tokens: 10".into()),
+            );
+        }
+        self.nonzero_duration(join_key(at, "max_age"), lease.max_age);
     }
 }
 

@@ -110,11 +110,14 @@ impl Found {
         if let Some(r) = &route.retry {
             self.retry(&join_key(path, "retry"), r, route.timeout);
         }
-        if let Some(f) = &route.fallback {
-            self.fallback(&join_key(path, "fallback"), f);
+        if let Some(h) = &route.hedge {
+            self.hedge(&join_key(path, "hedge"), h, route.timeout);
         }
         self.nonzero_duration(join_key(path, "timeout"), route.timeout);
         let names: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
+        if let Some(f) = &route.fallback {
+            self.fallback(&join_key(path, "fallback"), f, &names, &route.upstream);
+        }
         if !names.contains(&route.upstream.as_str()) {
             let hint = match suggest::closest(&route.upstream, names.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`?"),

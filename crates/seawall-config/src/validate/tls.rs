@@ -1,7 +1,7 @@
 //! Rules about listener TLS (`listeners[].tls`): the certificate and key files exist and
 //! look like what they should hold, ALPN offers something, the handshake has time. And
 //! about upstream TLS (`upstreams[].tls`): the CA and client certificate files the same
-//! way, a client certificate comes with its key, ALPN offers only what the pool speaks.
+//! way, a client certificate comes with its key, ALPN agrees with `protocol`.
 //!
 //! The files are only looked at, not parsed as X.509 (this crate knows the file format of
 //! the config, not of certificates): the gateway parses them when it builds the listener,
@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::Found;
 use crate::{
-    AlpnProtocol, Config, ListenerTlsConfig, UpstreamTlsConfig,
+    AlpnProtocol, Config, ListenerTlsConfig, UpstreamProtocol, UpstreamTlsConfig,
     locate::{join_index, join_key},
 };
 
@@ -65,8 +65,13 @@ impl Found {
         }
     }
 
-    /// `upstreams[i].tls`, with `path` that key's path.
-    pub(super) fn upstream_tls(&mut self, path: &str, tls: &UpstreamTlsConfig) {
+    /// `upstreams[i].tls`, with `path` that key's path and `protocol` the upstream's.
+    pub(super) fn upstream_tls(
+        &mut self,
+        path: &str,
+        tls: &UpstreamTlsConfig,
+        protocol: UpstreamProtocol,
+    ) {
         if let Some(name) = &tls.server_name {
             let name_ok = !name.trim().is_empty()
                 && !name.contains(char::is_whitespace)
@@ -118,19 +123,54 @@ impl Found {
             ),
             (None, None) => {}
         }
-        let alpn_path = join_key(path, "alpn");
-        for (j, protocol) in tls.alpn.iter().enumerate() {
-            if *protocol == AlpnProtocol::H2 {
-                let hint = "the upstream pool speaks HTTP/1.1 only; offer `http/1.1` (the default), or `[]` for no ALPN";
+        if let Some(alpn) = &tls.alpn {
+            self.upstream_alpn(&join_key(path, "alpn"), alpn, protocol);
+        }
+    }
+
+    /// An explicit `upstreams[i].tls.alpn` must agree with `upstreams[i].protocol`: the
+    /// pool speaks what the protocol says, whatever ALPN picked.
+    fn upstream_alpn(
+        &mut self,
+        alpn_path: &str,
+        alpn: &[AlpnProtocol],
+        protocol: UpstreamProtocol,
+    ) {
+        let offered = |p| alpn.contains(&p);
+        let conflict = match protocol {
+            UpstreamProtocol::Http1 => alpn.iter().position(|p| *p == AlpnProtocol::H2).map(|j| {
+                (
+                    join_index(alpn_path, j),
+                    "`h2` is offered to an upstream with `protocol: http1`".to_owned(),
+                    "set `protocol: http2` (or `auto`) to speak HTTP/2 to it, or offer `http/1.1` only",
+                )
+            }),
+            UpstreamProtocol::Http2 => alpn.iter().position(|p| *p == AlpnProtocol::Http11).map(|j| {
+                (
+                    join_index(alpn_path, j),
+                    "`http/1.1` is offered to an upstream with `protocol: http2`".to_owned(),
+                    "the pool would speak HTTP/2 even if the upstream chose HTTP/1.1: offer `[h2]` (or remove `alpn`), or set `protocol: auto`",
+                )
+            }),
+            UpstreamProtocol::Auto if !(offered(AlpnProtocol::H2) && offered(AlpnProtocol::Http11)) => Some((
+                alpn_path.to_owned(),
+                "`protocol: auto` needs both `h2` and `http/1.1` offered".to_owned(),
+                "remove `alpn` (auto offers [h2, http/1.1]), or set `protocol` to the one version offered",
+            )),
+            UpstreamProtocol::Auto => None,
+        };
+        if let Some((at, message, hint)) = conflict {
+            let shown = alpn
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.push(at, Some(format!("[{shown}]")), message, Some(hint.into()));
+        }
+        for (j, protocol) in alpn.iter().enumerate() {
+            if alpn[..j].contains(protocol) {
                 self.push(
-                    join_index(&alpn_path, j),
-                    Some(protocol.as_str().into()),
-                    "`h2` cannot be offered to an upstream",
-                    Some(hint.into()),
-                );
-            } else if tls.alpn[..j].contains(protocol) {
-                self.push(
-                    join_index(&alpn_path, j),
+                    join_index(alpn_path, j),
                     Some(protocol.as_str().into()),
                     format!("`{}` is listed twice", protocol.as_str()),
                     Some("list each protocol once".into()),

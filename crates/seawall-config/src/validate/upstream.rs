@@ -1,7 +1,10 @@
-//! Rules about upstreams: endpoints, pool limits, and timeouts relative to the routes that
-//! use them.
+//! Rules about upstreams: endpoints (`ip:port` or `host:port`), DNS settings, pool limits,
+//! and timeouts relative to the routes that use them.
 
-use std::{collections::HashSet, net::SocketAddr};
+use std::{
+    collections::HashSet,
+    net::{IpAddr, SocketAddr},
+};
 
 use super::Found;
 use crate::{
@@ -23,7 +26,7 @@ impl Found {
     fn upstream(&mut self, path: &str, upstream: &UpstreamConfig) {
         let endpoints_path = join_key(path, "endpoints");
         if upstream.endpoints.is_empty() {
-            let hint = "add at least one `ip:port` endpoint, e.g. `127.0.0.1:8081`";
+            let hint = "add at least one `ip:port` or `host:port` endpoint, e.g. `127.0.0.1:8081`";
             self.push(
                 endpoints_path.clone(),
                 None,
@@ -34,21 +37,12 @@ impl Found {
         let mut seen = HashSet::new();
         for (k, endpoint) in upstream.endpoints.iter().enumerate() {
             let endpoint_path = join_index(&endpoints_path, k);
-            match endpoint.trim().parse::<SocketAddr>() {
-                Err(_) => {
-                    let hint = if endpoint.contains("://") {
-                        "drop the scheme: endpoints are `ip:port`, e.g. `127.0.0.1:8081`".to_owned()
-                    } else {
-                        "only `ip:port` endpoints are supported for now (no host names or DNS), e.g. `127.0.0.1:8081` or `[::1]:8081`".to_owned()
-                    };
-                    self.push(
-                        endpoint_path,
-                        Some(endpoint.clone()),
-                        "endpoint is not an `ip:port` address",
-                        Some(hint),
-                    );
+            match parse_endpoint(endpoint.trim()) {
+                Err(bad) => {
+                    let (message, hint) = bad.explain(endpoint.trim());
+                    self.push(endpoint_path, Some(endpoint.clone()), message, Some(hint));
                 }
-                Ok(addr) if addr.port() == 0 => {
+                Ok(parsed) if parsed.port == 0 => {
                     self.push(
                         endpoint_path,
                         Some(endpoint.clone()),
@@ -56,7 +50,7 @@ impl Found {
                         Some("use the port the upstream listens on".into()),
                     );
                 }
-                Ok(addr) if !seen.insert(addr) => {
+                Ok(parsed) if seen.contains(&parsed) => {
                     let hint = "remove the duplicate; round-robin would send it twice the traffic";
                     self.push(
                         endpoint_path,
@@ -65,11 +59,18 @@ impl Found {
                         Some(hint.into()),
                     );
                 }
-                Ok(_) => {}
+                Ok(parsed) => {
+                    seen.insert(parsed);
+                }
             }
         }
+        self.upstream_dns(&join_key(path, "dns"), upstream);
         let timeouts = join_key(path, "timeouts");
         self.nonzero_duration(join_key(&timeouts, "connect"), upstream.timeouts.connect);
+        self.nonzero_duration(
+            join_key(&timeouts, "upgrade_idle"),
+            upstream.timeouts.upgrade_idle,
+        );
         if let Some(d) = upstream.timeouts.response_header {
             self.nonzero_duration(join_key(&timeouts, "response_header"), d);
         }
@@ -78,7 +79,7 @@ impl Found {
             upstream.timeouts.tls_handshake,
         );
         if let Some(tls) = &upstream.tls {
-            self.upstream_tls(&join_key(path, "tls"), tls);
+            self.upstream_tls(&join_key(path, "tls"), tls, upstream.protocol);
         }
         if let Some(b) = &upstream.breaker {
             self.breaker(&join_key(path, "breaker"), b);
@@ -90,6 +91,10 @@ impl Found {
             self.concurrency(&join_key(path, "concurrency"), c);
         }
         self.retry_budget(&join_key(path, "retry_budget"), &upstream.retry_budget);
+        if let Some(h) = &upstream.health_check {
+            self.health_check(&join_key(path, "health_check"), h);
+        }
+        self.http2(&join_key(path, "http2"), &upstream.http2);
         let pool_path = join_key(path, "pool");
         let pool = &upstream.pool;
         self.nonzero_count(
@@ -133,6 +138,32 @@ impl Found {
                 Some(d.to_string()),
                 "tcp_keepalive must be greater than zero",
                 Some(hint.into()),
+            );
+        }
+    }
+
+    /// `dns` durations are positive and `min_ttl <= max_ttl`; checked whatever the
+    /// endpoints, so a block prepared before switching to names is already right.
+    fn upstream_dns(&mut self, path: &str, upstream: &UpstreamConfig) {
+        let dns = &upstream.dns;
+        for (key, value) in [
+            ("min_ttl", dns.min_ttl),
+            ("max_ttl", dns.max_ttl),
+            ("interval", dns.interval),
+            ("resolve_timeout", dns.resolve_timeout),
+        ] {
+            self.nonzero_duration(join_key(path, key), value);
+        }
+        if dns.max_ttl < dns.min_ttl {
+            let hint = format!(
+                "max_ttl caps the TTL and min_ttl floors it; make max_ttl at least {}",
+                dns.min_ttl
+            );
+            self.push(
+                join_key(path, "max_ttl"),
+                Some(dns.max_ttl.to_string()),
+                "max_ttl is shorter than min_ttl",
+                Some(hint),
             );
         }
     }
@@ -188,5 +219,177 @@ impl Found {
                 self.push(path, Some(timeout.to_string()), message, Some(hint));
             }
         }
+    }
+}
+
+/// An endpoint as written: an IP address or a host name, and a port. Host names compare
+/// case-insensitively (they are lowercased here), so duplicates are found either way.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Endpoint {
+    host: Host,
+    port: u16,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+/// Why an endpoint is not `ip:port` or `host:port`.
+#[derive(Debug, PartialEq, Eq)]
+enum BadEndpoint {
+    Scheme,
+    NoPort,
+    Port,
+    Name,
+    Ipv6WithoutBrackets,
+}
+
+impl BadEndpoint {
+    fn explain(&self, endpoint: &str) -> (&'static str, String) {
+        let forms =
+            "`ip:port` or `host:port`, e.g. `127.0.0.1:8081`, `[::1]:8081` or `api.internal:8081`";
+        match self {
+            Self::Scheme => (
+                "endpoint has a scheme",
+                format!("drop the scheme: endpoints are {forms}; set `tls` for HTTPS"),
+            ),
+            Self::NoPort => (
+                "endpoint has no port",
+                format!("add the port the upstream listens on: `{endpoint}:80`"),
+            ),
+            Self::Port => (
+                "endpoint port is not a number from 1 to 65535",
+                format!("endpoints are {forms}"),
+            ),
+            Self::Name => (
+                "endpoint host is neither an IP address nor a valid host name",
+                "a host name is dot-separated labels of letters, digits and `-` (1-63 characters each, not starting or ending with `-`, 253 in all, the last not all digits)"
+                    .to_owned(),
+            ),
+            Self::Ipv6WithoutBrackets => (
+                "IPv6 endpoint without brackets",
+                format!("write IPv6 addresses in brackets: `[{}]:port`", endpoint),
+            ),
+        }
+    }
+}
+
+/// Parses `ip:port`, `[ipv6]:port` or `host:port`.
+fn parse_endpoint(text: &str) -> Result<Endpoint, BadEndpoint> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(Endpoint {
+            host: Host::Ip(addr.ip()),
+            port: addr.port(),
+        });
+    }
+    if text.contains("://") {
+        return Err(BadEndpoint::Scheme);
+    }
+    if text.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv6()) {
+        return Err(BadEndpoint::Ipv6WithoutBrackets);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(if is_host_name(text) || text.parse::<IpAddr>().is_ok() {
+            BadEndpoint::NoPort
+        } else {
+            BadEndpoint::Name
+        });
+    };
+    // Port 0 parses: it is reported separately, with its own hint.
+    let port = port.parse::<u16>().map_err(|_| BadEndpoint::Port)?;
+    if host.starts_with('[') || host.contains(':') {
+        // `[...]:port` that is not a valid IPv6 literal, or several colons.
+        return Err(BadEndpoint::Name);
+    }
+    if !is_host_name(host) {
+        return Err(BadEndpoint::Name);
+    }
+    Ok(Endpoint {
+        host: Host::Name(host.trim_end_matches('.').to_ascii_lowercase()),
+        port,
+    })
+}
+
+/// RFC 1123 host name: labels of ASCII letters, digits and `-`, 1–63 bytes, not starting
+/// or ending with `-`; at most 253 bytes without the optional trailing dot; the last label
+/// not all digits (so `1.2.3` is not taken for a name: resolvers read it as an address).
+fn is_host_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || host.len() > 253 {
+        return false;
+    }
+    let labels_ok = host.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    let last_numeric = host
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()));
+    labels_ok && !last_numeric
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_as_ip_or_host_name_with_a_port() {
+        let name = |h: &str, port| Endpoint {
+            host: Host::Name(h.into()),
+            port,
+        };
+        assert_eq!(
+            parse_endpoint("api.internal:8080"),
+            Ok(name("api.internal", 8080))
+        );
+        assert_eq!(
+            parse_endpoint("API.Internal.:80"),
+            Ok(name("api.internal", 80))
+        );
+        assert_eq!(
+            parse_endpoint("localhost:9000"),
+            Ok(name("localhost", 9000))
+        );
+        assert_eq!(
+            parse_endpoint("[::1]:80").map(|e| e.host),
+            Ok(Host::Ip("::1".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_endpoint("10.0.0.1:80").map(|e| e.host),
+            Ok(Host::Ip("10.0.0.1".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn malformed_endpoints_say_what_is_wrong() {
+        let cases = [
+            ("http://api:80", BadEndpoint::Scheme),
+            ("api.internal", BadEndpoint::NoPort),
+            ("10.0.0.1", BadEndpoint::NoPort),
+            ("api:http", BadEndpoint::Port),
+            ("api:70000", BadEndpoint::Port),
+            ("api:", BadEndpoint::Port),
+            (":80", BadEndpoint::Name),
+            ("bad_name:80", BadEndpoint::Name),
+            ("-api:80", BadEndpoint::Name),
+            ("a..b:80", BadEndpoint::Name),
+            ("1.2.3:80", BadEndpoint::Name),
+            ("[::1:80", BadEndpoint::Name),
+            ("a:b:80", BadEndpoint::Name),
+            ("::1", BadEndpoint::Ipv6WithoutBrackets),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_endpoint(text), Err(want), "{text}");
+        }
+        let long = format!("{}:80", "a".repeat(64));
+        assert_eq!(parse_endpoint(&long), Err(BadEndpoint::Name));
     }
 }

@@ -1,5 +1,7 @@
 //! `rate_limit`: per-key GCRA limits on a route, answered with 429 and the IETF RateLimit
-//! headers (draft-ietf-httpapi-ratelimit-headers-10), or smoothed by delaying requests.
+//! header fields (draft-ietf-httpapi-ratelimit-headers-11, 23 May 2026: `RateLimit-Policy`
+//! and `RateLimit` as Structured Field lists of String items with `q`/`w` and `r`/`t`
+//! parameters), or smoothed by delaying requests.
 //!
 //! Each configured limit owns a [`KeyedLimiter`] (bounded memory, see
 //! `seawall_ratelimit::store`). A request must conform to every limit, checked in config
@@ -13,7 +15,9 @@
 //! `store: redis` limits ask Redis (`seawall_ratelimit::redis_store`); when it fails,
 //! times out or its breaker is open, `on_error` decides: allow (`fail_open`), refuse
 //! (`fail_closed`), or decide locally with this instance's share (`local`). A route
-//! whose limits are all local decides without waiting or allocating a future.
+//! whose limits are all local decides without waiting or allocating a future. A Redis
+//! limit with `lease` takes tokens from Redis in batches and spends them here
+//! (`seawall_ratelimit::lease`), one Redis call per `tokens` requests of a hot key.
 //!
 //! Time comes from tokio's clock (pausable in tests). Local state outlives config reloads:
 //! a [`LimiterRegistry`] (process-wide, in `runtime::Shared`) hands a rebuilt route the
@@ -36,7 +40,7 @@ use seawall_config::{
     KeyPart, LimitStore, OnStoreError, RateLimitConfig, RateLimitMode, RedisStoreConfig, parse_rate,
 };
 use seawall_core::{Body, ERROR_HEADER, ErrorKind};
-use seawall_ratelimit::{Decision, KeyedLimiter, Quota, RedisStore, StoreError};
+use seawall_ratelimit::{Decision, KeyedLimiter, LeaseTable, Quota, RedisStore, StoreError, Take};
 use tokio::time::Instant;
 
 use crate::{
@@ -68,6 +72,15 @@ const O_FAIL_CLOSED: usize = 4;
 const O_LOCAL_ALLOWED: usize = 5;
 const O_LOCAL_LIMITED: usize = 6;
 
+/// Store-call outcomes (the `ratelimit_store_calls` metric's `outcome` label).
+const CALLS: [&str; 2] = ["ok", "error"];
+
+/// One limit's counters, resolved once.
+struct LimitCounters {
+    decisions: [Counter; 7],
+    calls: [Counter; 2],
+}
+
 /// One configured limit, ready to decide.
 struct Limit {
     name: String,
@@ -78,8 +91,18 @@ struct Limit {
     /// later versions of the route (module docs).
     limiter: Arc<KeyedLimiter>,
     redis: bool,
+    /// Redis limits with `lease`: tokens taken from Redis in batches, by key.
+    lease: Option<Leases>,
     /// Header names of `key`'s header parts, parsed once.
     headers: Vec<Option<HeaderName>>,
+}
+
+/// A Redis limit's leases, and the wake-up of requests waiting for a lease call that
+/// another request of the same key has in flight (one per limit: a waiter for another
+/// key wakes, finds it still has to wait, and waits again).
+struct Leases {
+    table: LeaseTable,
+    reported: tokio::sync::Notify,
 }
 
 /// The Redis of a layer with `store: redis` limits.
@@ -101,7 +124,7 @@ pub struct RateLimit {
     epoch: Instant,
     /// Per limit, the decision counters by outcome; resolved on the first request
     /// (the route's name and metrics are known only then) so later ones never hash labels.
-    counters: OnceLock<Vec<[Counter; 7]>>,
+    counters: OnceLock<Vec<LimitCounters>>,
 }
 
 /// How one limit decided.
@@ -157,12 +180,40 @@ impl RateLimit {
                         .map_err(|e| format!("limit `{}`: {e}", l.name))?,
                     _ => quota,
                 };
+                let lease = match (&l.lease, &config.redis) {
+                    (Some(c), Some(r)) if redis => {
+                        if c.tokens < 2 || c.tokens > burst || config.mode == RateLimitMode::Delay
+                        {
+                            return Err(format!(
+                                "limit `{}`: lease needs 2 to burst ({burst}) tokens and mode: reject",
+                                l.name
+                            ));
+                        }
+                        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                        // A lease call never outlives the store timeout: that bounds how
+                        // long a concurrent miss defers to it.
+                        Some(Leases {
+                            table: LeaseTable::new(
+                                c.tokens,
+                                ns(c.max_age.get()),
+                                ns(r.timeout.get()),
+                                l.max_keys,
+                            ),
+                            reported: tokio::sync::Notify::new(),
+                        })
+                    }
+                    (Some(_), _) => {
+                        return Err(format!("limit `{}`: lease needs store: redis", l.name));
+                    }
+                    (None, _) => None,
+                };
                 Ok(Limit {
                     name: l.name.clone(),
                     key: l.key.clone(),
                     quota,
                     limiter: registry.limiter(route, &l.name, local, l.max_keys),
                     redis,
+                    lease,
                     headers,
                 })
             })
@@ -220,6 +271,7 @@ impl RateLimit {
     async fn decide(
         &self,
         limit: &Limit,
+        calls: &[Counter; 2],
         key: u64,
         route: &str,
         now: u64,
@@ -237,9 +289,80 @@ impl RateLimit {
         let Some(remote) = self.remote.as_ref().filter(|_| limit.redis) else {
             return local(O_ALLOWED, O_LIMITED);
         };
+        let burst = limit.quota.burst();
+        let mut now = now;
+        // With a lease, most requests of a hot key are decided here, without Redis.
+        let quantity = match &limit.lease {
+            None => 1,
+            Some(leases) => match Self::take_lease(leases, key, &mut now, self.epoch).await {
+                Take::Leased {
+                    remaining,
+                    reset_after,
+                } => {
+                    let decision = Decision {
+                        allowed: true,
+                        limit: burst,
+                        remaining,
+                        retry_after: None,
+                        reset_after: Duration::from_nanos(reset_after),
+                        wait: Duration::ZERO,
+                    };
+                    return Verdict {
+                        decision,
+                        outcome: O_ALLOWED,
+                    };
+                }
+                Take::Refused { retry_after } => {
+                    let wait = Duration::from_nanos(retry_after);
+                    let decision = Decision {
+                        allowed: false,
+                        limit: burst,
+                        remaining: 0,
+                        retry_after: Some(wait),
+                        reset_after: wait,
+                        wait: Duration::ZERO,
+                    };
+                    return Verdict {
+                        decision,
+                        outcome: O_LIMITED,
+                    };
+                }
+                Take::Ask | Take::Wait { .. } => leases.table.tokens(),
+            },
+        };
         let name = format!("{}{{{route}:{}:{key:016x}}}", remote.prefix, limit.name);
-        match remote.store.check(&name, &limit.quota, 1, max_wait).await {
-            Ok(decision) => {
+        let result = remote
+            .store
+            .check(&name, &limit.quota, quantity, max_wait)
+            .await;
+        match &result {
+            Ok(_) => {
+                calls[0].inc();
+            }
+            // Not a call: the breaker kept Redis out of the path.
+            Err(StoreError::Skipped) => {}
+            Err(_) => {
+                calls[1].inc();
+            }
+        }
+        if let Some(leases) = &limit.lease {
+            let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+            match &result {
+                Ok(d) if d.allowed => leases.table.granted(key, now, ns(d.reset_after)),
+                Ok(d) => {
+                    let retry = d.retry_after.unwrap_or(d.reset_after);
+                    leases.table.refused(key, now, ns(retry));
+                }
+                Err(_) => leases.table.failed(key),
+            }
+            leases.reported.notify_waiters();
+        }
+        match result {
+            Ok(mut decision) => {
+                if decision.allowed && quantity > 1 {
+                    // The rest of the lease is this key's, too.
+                    decision.remaining = decision.remaining.saturating_add(quantity - 1);
+                }
                 let outcome = match (decision.allowed, decision.wait.is_zero()) {
                     (false, _) => O_LIMITED,
                     (true, true) => O_ALLOWED,
@@ -273,6 +396,29 @@ impl RateLimit {
         }
     }
 
+    /// The lease's answer for `key`; while another request's lease call for the key is
+    /// in flight, waits for it to report (bounded by the store timeout) and asks again,
+    /// moving `now` on. Never returns [`Take::Wait`]: when that wait runs out, the call
+    /// is taken to be lost and the table tells this request to ask Redis itself.
+    async fn take_lease(leases: &Leases, key: u64, now: &mut u64, epoch: Instant) -> Take {
+        loop {
+            // Registered before looking, so a report between the look and the wait
+            // still wakes this request.
+            let reported = leases.reported.notified();
+            tokio::pin!(reported);
+            reported.as_mut().enable();
+            match leases.table.take(key, *now) {
+                Take::Wait { at_most } => {
+                    let _ = tokio::time::timeout(Duration::from_nanos(at_most), reported).await;
+                    *now =
+                        u64::try_from(Instant::now().saturating_duration_since(epoch).as_nanos())
+                            .unwrap_or(u64::MAX);
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Checks every limit in order; the first refusal answers. Returns how long the
     /// request must wait (delay mode) and the `RateLimit` value of the tightest limit.
     async fn run(
@@ -290,8 +436,10 @@ impl RateLimit {
             let Verdict {
                 decision: d,
                 outcome,
-            } = self.decide(limit, key, &cx.route.name, now, max_wait).await;
-            counters[outcome].inc();
+            } = self
+                .decide(limit, &counters.calls, key, &cx.route.name, now, max_wait)
+                .await;
+            counters.decisions[outcome].inc();
             if !d.allowed {
                 let detail = if outcome == O_FAIL_CLOSED {
                     format!(
@@ -316,19 +464,26 @@ impl RateLimit {
         Ok((wait, header))
     }
 
-    fn counters(&self, cx: &RequestContext) -> &[[Counter; 7]] {
+    fn counters(&self, cx: &RequestContext) -> &[LimitCounters] {
         self.counters.get_or_init(|| {
-            let family = &cx.route.shared.metrics.ratelimit_decisions;
+            let metrics = &cx.route.shared.metrics;
             self.limits
                 .iter()
                 .map(|l| {
-                    OUTCOMES.map(|outcome| {
-                        family.get_or_create_owned(&RateLimitLabels {
-                            route: cx.route.name.clone(),
-                            limit: l.name.clone(),
-                            outcome: outcome.to_owned(),
-                        })
-                    })
+                    let labels = |outcome: &str| RateLimitLabels {
+                        route: cx.route.name.clone(),
+                        limit: l.name.clone(),
+                        outcome: outcome.to_owned(),
+                    };
+                    LimitCounters {
+                        decisions: OUTCOMES
+                            .map(|o| metrics.ratelimit_decisions.get_or_create_owned(&labels(o))),
+                        calls: CALLS.map(|o| {
+                            metrics
+                                .ratelimit_store_calls
+                                .get_or_create_owned(&labels(o))
+                        }),
+                    }
                 })
                 .collect()
         })
@@ -571,39 +726,88 @@ impl Layer for RateLimit {
 mod tests {
     use super::*;
 
+    /// The layer built from `limits` (JSON), for its `RateLimit-Policy` value.
+    fn policy_of(limits: serde_json::Value) -> HeaderValue {
+        let config: RateLimitConfig =
+            serde_json::from_value(serde_json::json!({ "limits": limits })).unwrap();
+        RateLimit::try_new(&config, "r", &LimiterRegistry::default())
+            .unwrap()
+            .policy
+    }
+
+    // The expected strings below are quoted from draft-ietf-httpapi-ratelimit-headers-11
+    // (section and appendix numbers of that draft).
+
     #[test]
-    fn header_values_follow_the_drafts_examples() {
-        // draft-ietf-httpapi-ratelimit-headers: `RateLimit: "default";r=50;t=30`.
+    fn ratelimit_values_are_the_drafts_examples() {
+        // §4 and §4.2: `RateLimit: "default";r=50;t=30`.
         let v = ratelimit_value("default", 50, Duration::from_secs(30)).unwrap();
         assert_eq!(v, "\"default\";r=50;t=30");
-        // Partial seconds round up: waiting `t` must be enough.
+        // B.1.4 (a 429 with Retry-After): `RateLimit: "default";r=0;t=5`.
+        let v = ratelimit_value("default", 0, Duration::from_secs(5)).unwrap();
+        assert_eq!(v, "\"default\";r=0;t=5");
+        // B.2.1: `RateLimit: "fixedwindow";r=99;t=50`.
+        let v = ratelimit_value("fixedwindow", 99, Duration::from_secs(50)).unwrap();
+        assert_eq!(v, "\"fixedwindow\";r=99;t=50");
+        // B.3.1: `RateLimit: "day";r=100;t=36000`.
+        let v = ratelimit_value("day", 100, Duration::from_secs(36_000)).unwrap();
+        assert_eq!(v, "\"day\";r=100;t=36000");
+        // Partial seconds round up: waiting `t` must be enough (t is delay-seconds).
         let v = ratelimit_value("default", 0, Duration::from_millis(1)).unwrap();
         assert_eq!(v, "\"default\";r=0;t=1");
     }
 
     #[test]
+    fn policy_values_are_the_drafts_examples() {
+        // §3.2: `RateLimit-Policy: "default";q=100;w=10`.
+        assert_eq!(
+            policy_of(serde_json::json!([{"name": "default", "rate": "100/10s"}])),
+            "\"default\";q=100;w=10"
+        );
+        // B.2.1: `RateLimit-Policy: "fixedwindow";q=100;w=60`.
+        assert_eq!(
+            policy_of(serde_json::json!([{"name": "fixedwindow", "rate": "100/min"}])),
+            "\"fixedwindow\";q=100;w=60"
+        );
+        // B.3.1, two limits: `RateLimit-Policy: "hour";q=1000;w=3600, "day";q=5000;w=86400`.
+        // List members are separated by ", " as RFC 8941 §4.1.1 serializes them.
+        assert_eq!(
+            policy_of(serde_json::json!([
+                {"name": "hour", "key": ["client_ip"], "rate": "1000/h"},
+                {"name": "day", "key": [{"header": "x-api-key"}], "rate": "5000/d"},
+            ])),
+            "\"hour\";q=1000;w=3600, \"day\";q=5000;w=86400"
+        );
+        // §3 and §3.2 write the same lists without the optional space after the comma
+        // (`"burst";q=100;w=60,"daily";q=1000;w=86400`); parsers accept both forms.
+        for (limits, example) in [
+            (
+                serde_json::json!([
+                    {"name": "burst", "rate": "100/min"},
+                    {"name": "daily", "rate": "1000/d"},
+                ]),
+                "\"burst\";q=100;w=60,\"daily\";q=1000;w=86400",
+            ),
+            (
+                serde_json::json!([
+                    {"name": "permin", "rate": "50/min"},
+                    {"name": "perhr", "rate": "1000/h"},
+                ]),
+                "\"permin\";q=50;w=60,\"perhr\";q=1000;w=3600",
+            ),
+        ] {
+            let ours = policy_of(limits);
+            assert_eq!(ours.to_str().unwrap().replace(", ", ","), example);
+        }
+    }
+
+    #[test]
     fn sub_second_and_fractional_periods_are_scaled_to_one_second() {
+        // The draft's `w` is whole seconds ("sub-second precision is not supported").
         assert_eq!(policy_quota(1, Duration::from_millis(250)), (4, 1));
         assert_eq!(policy_quota(3, Duration::from_millis(1500)), (2, 1));
         assert_eq!(policy_quota(1, Duration::from_millis(1500)), (1, 1));
         assert_eq!(policy_quota(100, Duration::from_secs(60)), (100, 60));
-    }
-
-    #[test]
-    fn policy_lists_every_limit_as_quota_per_window() {
-        let config: RateLimitConfig = serde_json::from_value(serde_json::json!({
-            "limits": [
-                {"name": "burst", "key": ["client_ip"], "rate": "100/min"},
-                {"name": "daily", "key": [{"header": "x-api-key"}], "rate": "1000/d"},
-            ]
-        }))
-        .unwrap();
-        let layer = RateLimit::try_new(&config, "r", &LimiterRegistry::default()).unwrap();
-        // draft example shape: `RateLimit-Policy: "burst";q=100;w=60,"daily";q=1000;w=86400`
-        assert_eq!(
-            layer.policy,
-            "\"burst\";q=100;w=60, \"daily\";q=1000;w=86400"
-        );
     }
 
     #[test]

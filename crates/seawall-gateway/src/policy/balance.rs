@@ -36,7 +36,8 @@ struct State {
 /// The endpoint picker of one upstream.
 pub struct Picker {
     upstream: String,
-    endpoints: Vec<std::net::SocketAddr>,
+    /// The endpoints as configured (`ip:port` or `host:port`), for logs.
+    endpoints: Vec<String>,
     state: Mutex<State>,
     /// What outlier detection counts as a failure: 502-504 and the connection failures
     /// (Envoy's "gateway failures").
@@ -46,13 +47,15 @@ pub struct Picker {
     /// One endpoint and no outlier detection: there is nothing to choose or track, so the
     /// request path skips the lock entirely.
     trivial: bool,
+    /// Per endpoint, true while it fails its active health checks (`policy::health`).
+    unhealthy: Option<Arc<[std::sync::atomic::AtomicBool]>>,
 }
 
 impl Picker {
-    /// Builds the picker for `endpoints`.
+    /// Builds the picker for `endpoints` (addresses or names: only shown in logs).
     pub fn build(
         upstream: &str,
-        endpoints: &[std::net::SocketAddr],
+        endpoints: &[impl ToString],
         kind: BalancerKind,
         outlier: Option<&OutlierConfig>,
         metrics: &Arc<Metrics>,
@@ -92,8 +95,9 @@ impl Picker {
         let trivial = n == 1 && outlier.is_none();
         Ok(Self {
             trivial,
+            unhealthy: None,
             upstream: upstream.to_owned(),
-            endpoints: endpoints.to_vec(),
+            endpoints: endpoints.iter().map(ToString::to_string).collect(),
             state: Mutex::new(State {
                 balancer,
                 outlier,
@@ -103,6 +107,12 @@ impl Picker {
             ejected_gauge,
             metrics: metrics.clone(),
         })
+    }
+
+    /// Skips the endpoints flagged unhealthy by active health checks (unless all are).
+    pub fn with_health(mut self, unhealthy: Option<Arc<[std::sync::atomic::AtomicBool]>>) -> Self {
+        self.unhealthy = unhealthy;
+        self
     }
 
     /// Picks the endpoint for a try, avoiding `avoid` (the endpoint the previous try failed
@@ -126,6 +136,17 @@ impl Picker {
             };
             let ejected = excluded.len();
             excluded.extend(avoid);
+            // Unhealthy endpoints are skipped like ejected ones; when nothing else is
+            // left, the fallbacks below pick among them (panic routing).
+            if let Some(flags) = &self.unhealthy {
+                excluded.extend(
+                    flags
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, f)| f.load(std::sync::atomic::Ordering::Relaxed))
+                        .map(|(i, _)| i),
+                );
+            }
             let index = s
                 .balancer
                 .pick(&mut s.rng, now, &excluded)
@@ -222,7 +243,7 @@ impl Picker {
     fn address(&self, index: usize) -> String {
         self.endpoints
             .get(index)
-            .map_or_else(|| format!("#{index}"), ToString::to_string)
+            .map_or_else(|| format!("#{index}"), Clone::clone)
     }
 }
 

@@ -10,6 +10,9 @@
 //! | `retry` | the retry loop: policy, backoff, budget | policy per route, budget per upstream |
 //! | `fallback` | a static or last-good answer instead of an upstream failure | per route (`Route::fallback`) |
 //! | `stale_cache` | the last good GET/HEAD answers, captured as they stream | per route, inside its fallback (a reload starts it empty) |
+//! | `health` | active health checks: a probe task per upstream, unhealthy endpoints skipped by the balancer | per upstream (`Upstream::health`) |
+//! | `hedge` | an extra copy of a slow try to another endpoint; the first answer wins | timing per route (`Route::hedge`), spends the upstream's budget |
+//! | `replay` | a request kept (body read ahead under `retry.buffer_body_max`) to be sent again | per request |
 //!
 //! Order (see ARCHITECTURE.md, "Layer order"): the retry loop is outermost, around
 //! [`try_once`]; each try is gated by the breaker first (a known-bad upstream costs
@@ -26,14 +29,118 @@ pub mod balance;
 pub mod breaker;
 pub mod bulkhead;
 pub mod fallback;
+pub mod health;
+pub mod hedge;
+pub mod replay;
 pub mod retry;
 pub mod stale_cache;
 
 use http::{Request, Response};
 use seawall_core::{Body, ErrorKind, GatewayError};
+use seawall_resilience::retry::RetryPolicy;
 use tokio::time::{Instant, timeout_at};
 
-use crate::{attempt::attempt, body::Outgoing, context::RequestContext, runtime::Upstream};
+use crate::{
+    attempt::attempt,
+    body::Outgoing,
+    context::RequestContext,
+    runtime::{Route, Upstream},
+};
+
+/// What the policies decided for one request, for the access log's `policy` field, e.g.
+/// `retries=1 retry_skipped=body_too_large fallback=upstream`. Plain values, no
+/// allocation: every request carries one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// Retries started.
+    pub retries: u8,
+    /// Why a retryable failure was not retried (a `seawall_retries_total` outcome).
+    pub retry_skipped: Option<&'static str>,
+    /// The fallback that answered: `upstream`, `stale_cache` or `static`.
+    pub fallback: Option<&'static str>,
+    /// How hedging went: `won` (an extra copy answered first), `lost` (the first copy
+    /// did), `budget_exhausted` (no copy sent).
+    pub hedge: Option<&'static str>,
+}
+
+impl Notes {
+    /// True when no policy decided anything worth logging.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Appends the notes as space-separated `key=value` pairs (ASCII, no escaping needed).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut sep = "";
+        if self.retries > 0 {
+            out.extend_from_slice(b"retries=");
+            out.extend_from_slice(itoa::Buffer::new().format(self.retries).as_bytes());
+            sep = " ";
+        }
+        for (key, value) in [
+            ("retry_skipped=", self.retry_skipped),
+            ("fallback=", self.fallback),
+            ("hedge=", self.hedge),
+        ] {
+            if let Some(v) = value {
+                out.extend_from_slice(sep.as_bytes());
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(v.as_bytes());
+                sep = " ";
+            }
+        }
+    }
+}
+
+/// A route's request to its upstream under every policy: the request is kept for sending
+/// again when something may need it (read ahead under the body cap), then the retry loop
+/// runs, then a failure the upstream caused goes to the route's fallback.
+pub async fn forward(
+    route: &Route,
+    upstream: &Upstream,
+    req: Request<Body>,
+    cx: &mut RequestContext,
+) -> Result<Response<Outgoing>, GatewayError> {
+    let fallback = route.fallback.as_ref();
+    // Taken before the request is moved upstream; only on stale-cache routes.
+    let key = fallback.and_then(|f| f.cache_key(&req));
+    let retry = route.retry.as_ref();
+    let wanted = retry.is_some_and(|r| RetryPolicy::may_retry(req.method(), r.non_idempotent()))
+        || route
+            .hedge
+            .as_ref()
+            .is_some_and(|h| h.may_hedge(req.method()))
+        || fallback.is_some_and(|f| f.upstream().is_some());
+    let cap = retry.map_or(seawall_config::DEFAULT_BUFFER_BODY_MAX.bytes(), |r| {
+        r.body_cap()
+    });
+    let (req, kept) = replay::prepare(req, wanted, cap).await?;
+    if cx.trace.is_some() && wanted {
+        match &kept {
+            Ok(r) => cx.trace_policy("replay", "kept", || format!("body_bytes={}", r.body_len())),
+            Err(why) => {
+                cx.trace_policy("replay", "not_kept", || format!("reason={}", why.reason()))
+            }
+        }
+    }
+    let hedge = route.hedge.as_ref();
+    let result = retry::forward(retry, hedge, &route.name, upstream, req, kept.as_ref(), cx).await;
+    let Some(fallback) = fallback else {
+        return result;
+    };
+    match result {
+        Ok(resp) => Ok(match key {
+            Some(key) => fallback.remember(key, resp),
+            None => resp,
+        }),
+        Err(e) if fallback::RouteFallback::covers(e.kind) => {
+            fallback
+                .serve(route, e, kept.as_ref().ok(), key.as_ref(), cx)
+                .await
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// How one try ended, with what the retry loop needs to decide on another.
 pub struct TryOutcome {
@@ -46,13 +153,15 @@ pub struct TryOutcome {
 
 /// One try: breaker admission → bulkhead slot → endpoint pick → `attempt`, bounded by
 /// `try_deadline` (the per-try timeout, or the request deadline), with the outcome fed back
-/// to every policy.
+/// to every policy. `picked`, when given, is set to the endpoint as soon as it is picked
+/// (a hedge started meanwhile avoids it).
 pub async fn try_once(
     upstream: &Upstream,
     req: Request<Body>,
     cx: &mut RequestContext,
     try_deadline: Instant,
     avoid: Option<usize>,
+    picked: Option<&std::sync::atomic::AtomicUsize>,
 ) -> TryOutcome {
     let fail = |e: GatewayError| TryOutcome {
         result: Err(e),
@@ -89,6 +198,9 @@ pub async fn try_once(
         ));
     };
     let index = lease.index();
+    if let Some(p) = picked {
+        p.store(index, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut unsent = None;
     let request_deadline = cx.deadline;
     // `attempt` bounds checkout and the head wait by `cx.deadline` and forwards the time

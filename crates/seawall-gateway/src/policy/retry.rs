@@ -3,8 +3,10 @@
 //!
 //! After a try fails with an outcome in `retry_on`, another try starts only if, in this
 //! order (each refusal counted in `seawall_retries_total{route, outcome}`):
-//! 1. the request can be sent again: it has no body (it is rebuilt from its head), or the
-//!    pool handed it back unwritten (`SendError::unsent_request`) → else `body_not_replayable`;
+//! 1. the request can be sent again: it has no body, or its body was read ahead under
+//!    `buffer_body_max` (see [`super::replay`]), or the pool handed it back unwritten
+//!    (`SendError::unsent_request`) → else `body_too_large` (over the cap) or
+//!    `body_not_replayable` (buffering off);
 //! 2. the method is idempotent, or the route set `non_idempotent: true`, or the request
 //!    was never written → else `non_idempotent`;
 //! 3. `max_attempts` is not reached → else `attempts_exhausted`;
@@ -15,12 +17,12 @@
 //!
 //! A retry is counted as `attempted`, waits its backoff, and prefers another endpoint than
 //! the one that just failed. Each try forwards its own remaining budget (`attempt` writes
-//! the deadline headers per try).
+//! the deadline headers per try). Every decision is also noted in the request's context
+//! (`cx.policy`, the access log's `policy` field) and its debug trace (`retry` entries).
 
 use std::{sync::Mutex, time::Duration};
 
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
-use http_body::Body as _;
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use seawall_config::{RetryBudgetConfig, RetryConfig};
 use seawall_core::{Body, GatewayError};
 use seawall_resilience::retry::{
@@ -29,7 +31,12 @@ use seawall_resilience::retry::{
 };
 use tokio::time::{Instant, sleep};
 
-use super::{breaker::classifier, try_once};
+use super::{
+    breaker::classifier,
+    hedge::{RouteHedge, try_hedged},
+    replay::{NotKept, Replay},
+    try_once,
+};
 use crate::{body::Outgoing, context::RequestContext, runtime::Upstream};
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
@@ -38,6 +45,7 @@ const X_FORWARDED_FOR: &str = "x-forwarded-for";
 pub struct RouteRetry {
     policy: RetryPolicy,
     non_idempotent: bool,
+    body_cap: u64,
 }
 
 impl RouteRetry {
@@ -63,7 +71,18 @@ impl RouteRetry {
         Ok(Self {
             policy,
             non_idempotent: config.non_idempotent,
+            body_cap: config.buffer_body_max.bytes(),
         })
+    }
+
+    /// True when the route opted in to retrying non-idempotent methods.
+    pub fn non_idempotent(&self) -> bool {
+        self.non_idempotent
+    }
+
+    /// The most request-body bytes held to send again (`buffer_body_max`; 0: none).
+    pub fn body_cap(&self) -> u64 {
+        self.body_cap
     }
 }
 
@@ -87,28 +106,41 @@ impl Budget {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Takes one retry (or hedge) from the budget, if it has one.
+    pub fn try_withdraw(&self, now: Instant) -> bool {
+        self.lock().try_withdraw(now)
+    }
+
     /// The budget's figures now.
     pub fn snapshot(&self) -> RetryBudgetSnapshot {
         self.lock().snapshot(Instant::now())
     }
 }
 
-/// Sends `req` to `upstream`, retrying as the route's policy allows.
+/// Sends `req` to `upstream`, retrying as the route's policy allows. `kept` is the request
+/// kept for sending again, or why it was not.
 pub async fn forward(
     retry: Option<&RouteRetry>,
+    hedge: Option<&RouteHedge>,
     route: &str,
     upstream: &Upstream,
     req: Request<Body>,
+    kept: Result<&Replay, &NotKept>,
     cx: &mut RequestContext,
 ) -> Result<Response<Outgoing>, GatewayError> {
+    // Hedged requests spend the budget too, so they deposit like retried ones.
+    let hedge = hedge.filter(|h| h.may_hedge(req.method())).zip(kept.ok());
+    if retry.is_some() || hedge.is_some() {
+        upstream.budget.lock().deposit(Instant::now());
+    }
     let Some(retry) = retry else {
         let deadline = cx.deadline;
-        return try_once(upstream, req, cx, deadline, None).await.result;
+        return one_try(hedge, route, upstream, req, cx, deadline, None)
+            .await
+            .result;
     };
     let policy = &retry.policy;
     let metrics = &cx.route.shared.metrics.clone();
-    upstream.budget.lock().deposit(Instant::now());
-    let replay = Replay::capture(&req);
     // An unsent request comes back already prepared for the upstream; all of that is
     // idempotent except `x-forwarded-for`, which gained the client's address: restore it.
     let forwarded_for: Vec<HeaderValue> = req
@@ -125,7 +157,7 @@ pub async fn forward(
         attempts += 1;
         let now = Instant::now();
         let try_deadline = policy.try_deadline(now, cx.deadline);
-        let out = try_once(upstream, req, cx, try_deadline, avoid).await;
+        let out = one_try(hedge, route, upstream, req, cx, try_deadline, avoid).await;
         let (status, kind, retry_after) = match &out.result {
             Ok(resp) => (resp.status().as_u16(), None, retry_after(resp)),
             Err(e) => (e.kind.status().as_u16(), Some(e.kind), None),
@@ -134,23 +166,29 @@ pub async fn forward(
             return out.result;
         }
         let unsent = out.unsent.is_some();
-        let again = match (out.unsent, &replay) {
-            (Some(mut r), None) => {
+        let again = match (out.unsent, kept) {
+            (Some(mut r), Err(_)) => {
                 r.headers_mut().remove(X_FORWARDED_FOR);
                 for v in &forwarded_for {
                     r.headers_mut().append(X_FORWARDED_FOR, v.clone());
                 }
                 Some(r)
             }
-            (_, Some(replay)) => Some(replay.build()),
-            (None, None) => None,
+            (_, Ok(replay)) => Some(replay.build()),
+            (None, Err(_)) => None,
         };
         let Some(again) = again else {
-            metrics.retry(route, "body_not_replayable");
+            // A body nobody asked to keep because of the method: the method is why.
+            let why = match kept {
+                Err(NotKept::BodyStreamed) if !method_ok => "non_idempotent",
+                Err(w) => w.reason(),
+                Ok(_) => "body_not_replayable",
+            };
+            skipped(cx, metrics, route, why);
             return out.result;
         };
         if !(method_ok || unsent) {
-            metrics.retry(route, "non_idempotent");
+            skipped(cx, metrics, route, "non_idempotent");
             return out.result;
         }
         let decision = policy.next_try(
@@ -165,20 +203,24 @@ pub async fn forward(
             Decision::GiveUp {
                 reason: GiveUpReason::AttemptsExhausted,
             } => {
-                metrics.retry(route, "attempts_exhausted");
+                skipped(cx, metrics, route, "attempts_exhausted");
                 return out.result;
             }
             Decision::GiveUp { .. } => {
-                metrics.retry(route, "deadline");
+                skipped(cx, metrics, route, "deadline");
                 return out.result;
             }
             Decision::Retry { after } => after,
         };
         if !upstream.budget.lock().try_withdraw(Instant::now()) {
-            metrics.retry(route, "budget_exhausted");
+            skipped(cx, metrics, route, "budget_exhausted");
             return out.result;
         }
         metrics.retry(route, "attempted");
+        cx.policy.retries = cx.policy.retries.saturating_add(1);
+        cx.trace_policy("retry", "attempted", || {
+            format!("attempt={};after={}ms", attempts + 1, after.as_millis())
+        });
         tracing::debug!(route, upstream = %upstream.name, attempt = attempts + 1, status, kind = ?kind, ?after, "Retrying.");
         // The failed response (if any) is dropped here: its connection is not reused.
         drop(out.result);
@@ -209,32 +251,32 @@ fn retry_after(resp: &Response<Outgoing>) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-/// The head of a request without a body, kept to send it again.
-struct Replay {
-    method: Method,
-    uri: Uri,
-    version: Version,
-    headers: HeaderMap,
+/// One try, hedged when the route hedges this request.
+async fn one_try(
+    hedge: Option<(&RouteHedge, &Replay)>,
+    route: &str,
+    upstream: &Upstream,
+    req: Request<Body>,
+    cx: &mut RequestContext,
+    try_deadline: Instant,
+    avoid: Option<usize>,
+) -> super::TryOutcome {
+    match hedge {
+        Some((h, replay)) => {
+            try_hedged(h, route, upstream, req, replay, cx, try_deadline, avoid).await
+        }
+        None => try_once(upstream, req, cx, try_deadline, avoid, None).await,
+    }
 }
 
-impl Replay {
-    /// `None` when the request has a body (it is streamed, not buffered, so it can be sent
-    /// once).
-    fn capture(req: &Request<Body>) -> Option<Self> {
-        req.body().is_end_stream().then(|| Self {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-            headers: req.headers().clone(),
-        })
-    }
-
-    fn build(&self) -> Request<Body> {
-        let mut req = Request::new(Body::default());
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        *req.version_mut() = self.version;
-        *req.headers_mut() = self.headers.clone();
-        req
-    }
+/// A retryable failure that is not retried: counted, noted for the access log, traced.
+fn skipped(
+    cx: &mut RequestContext,
+    metrics: &crate::metrics::Metrics,
+    route: &str,
+    why: &'static str,
+) {
+    metrics.retry(route, why);
+    cx.policy.retry_skipped = Some(why);
+    cx.trace_policy("retry", "skipped", || format!("reason={why}"));
 }

@@ -7,8 +7,12 @@
 //! is dropped before its end (client gone) is not cached. The entry is stored when the body
 //! ends.
 //!
-//! The cache is bounded by `max_entries` (the oldest entry is evicted first) and by
-//! `max_age` (an older entry is never served and is dropped when met). It lives in the
+//! The cache is bounded by `max_entries` (the oldest entry is evicted first) and by age,
+//! with RFC 5861 semantics: an entry is fresh for its freshness lifetime (the answer's
+//! `Cache-Control: s-maxage` or `max-age`, else `max_age`), and may be served on error for
+//! `stale_if_error` more (the answer's `stale-if-error`, else the config's); older, it is
+//! never served and is dropped when met. An answer marked `no-store` or `private` is not
+//! kept (this is a shared cache, RFC 9111 §3). It lives in the
 //! built route, so a config reload starts it empty. A replay carries the original status
 //! (or the route's `status` override), the original headers, `Age`, and
 //! `Cache-Status: seawall; fwd=stale` (RFC 9211).
@@ -70,6 +74,7 @@ struct Store {
     max_entries: usize,
     max_body_bytes: usize,
     max_age: Duration,
+    stale_if_error: Duration,
     state: Mutex<State>,
 }
 
@@ -84,6 +89,8 @@ struct State {
 struct Entry {
     seq: u64,
     stored: Instant,
+    /// Freshness lifetime plus the stale-if-error window: served on error while younger.
+    servable: Duration,
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
@@ -99,6 +106,7 @@ impl StaleCache {
                 max_body_bytes: usize::try_from(config.max_body_bytes.bytes())
                     .unwrap_or(usize::MAX),
                 max_age: config.max_age.get(),
+                stale_if_error: config.stale_if_error.get(),
                 state: Mutex::new(State::default()),
             }),
             status_override,
@@ -111,6 +119,13 @@ impl StaleCache {
         if !resp.status().is_success() {
             return resp;
         }
+        let Some(servable) = servable_for(
+            resp.headers(),
+            self.store.max_age,
+            self.store.stale_if_error,
+        ) else {
+            return resp;
+        };
         let (parts, inner) = resp.into_parts();
         let mut headers = parts.headers.clone();
         // Hop-by-hop headers describe the original connection, not the answer.
@@ -129,6 +144,7 @@ impl StaleCache {
             key,
             status: parts.status,
             headers,
+            servable,
             chunks: Vec::new(),
             len: 0,
         };
@@ -144,8 +160,9 @@ impl StaleCache {
         Response::from_parts(parts, Outgoing::Local { body: tee.boxed() })
     }
 
-    /// The stored answer to the request keyed `key`, if it is younger than `max_age`,
-    /// marked as a stale replay.
+    /// The stored answer to the request keyed `key`, if it is still servable on error
+    /// (fresh, or stale by no more than its stale-if-error window), marked as a stale
+    /// replay.
     pub fn replay(&self, key: &CacheKey) -> Option<Response<Outgoing>> {
         let now = Instant::now();
         let (status, mut headers, body, age) = {
@@ -157,8 +174,7 @@ impl StaleCache {
             let fresh = {
                 let e = state.entries.get(key)?;
                 let age = now.saturating_duration_since(e.stored);
-                (age <= self.store.max_age)
-                    .then(|| (e.status, e.headers.clone(), e.body.clone(), age))
+                (age <= e.servable).then(|| (e.status, e.headers.clone(), e.body.clone(), age))
             };
             if fresh.is_none() {
                 state.remove(key);
@@ -177,6 +193,42 @@ impl StaleCache {
     }
 }
 
+/// How long after it is stored an answer with `headers` may be served on error: its
+/// freshness lifetime (`s-maxage`, else `max-age`, else `max_age`) plus its stale-if-error
+/// window (`stale-if-error`, else `stale_if_error`), RFC 9111 §4.2.1 and RFC 5861 §4.
+/// `None`: the answer must not be kept (`no-store`, `private`).
+fn servable_for(
+    headers: &HeaderMap,
+    max_age: Duration,
+    stale_if_error: Duration,
+) -> Option<Duration> {
+    let (mut s_maxage, mut maxage, mut window) = (None, None, None);
+    for value in headers.get_all(header::CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',') {
+            let (name, arg) = match directive.split_once('=') {
+                Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+                None => (directive.trim(), None),
+            };
+            let secs = || {
+                arg.and_then(|a| a.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+            };
+            if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("private") {
+                return None;
+            } else if name.eq_ignore_ascii_case("s-maxage") {
+                s_maxage = s_maxage.or(secs());
+            } else if name.eq_ignore_ascii_case("max-age") {
+                maxage = maxage.or(secs());
+            } else if name.eq_ignore_ascii_case("stale-if-error") {
+                window = window.or(secs());
+            }
+        }
+    }
+    let fresh = s_maxage.or(maxage).unwrap_or(max_age);
+    Some(fresh.saturating_add(window.unwrap_or(stale_if_error)))
+}
+
 impl State {
     fn remove(&mut self, key: &CacheKey) {
         if let Some(e) = self.entries.remove(key) {
@@ -191,6 +243,7 @@ struct Pending {
     key: CacheKey,
     status: StatusCode,
     headers: HeaderMap,
+    servable: Duration,
     chunks: Vec<Bytes>,
     len: usize,
 }
@@ -227,7 +280,7 @@ impl Pending {
             let expired = state
                 .entries
                 .get(oldest)
-                .is_none_or(|e| now.saturating_duration_since(e.stored) > store.max_age);
+                .is_none_or(|e| now.saturating_duration_since(e.stored) > e.servable);
             if !expired && state.entries.len() < store.max_entries {
                 break;
             }
@@ -242,6 +295,7 @@ impl Pending {
             Entry {
                 seq,
                 stored: now,
+                servable: self.servable,
                 status: self.status,
                 headers: self.headers,
                 body,
@@ -310,12 +364,67 @@ mod tests {
     use super::*;
 
     fn cache(max_entries: u32) -> StaleCache {
+        windowed(max_entries, 60, 0)
+    }
+
+    fn windowed(max_entries: u32, max_age: u64, stale_if_error: u64) -> StaleCache {
         let config = StaleCacheConfig {
             max_entries,
             max_body_bytes: ByteSize(1024),
-            max_age: HumanDuration::from_secs(60),
+            max_age: HumanDuration::from_secs(max_age),
+            stale_if_error: HumanDuration::from_secs(stale_if_error),
         };
         StaleCache::new(&config, None)
+    }
+
+    async fn fill_with(cache: &StaleCache, path: &str, cache_control: &'static str) {
+        let mut resp = Response::new(Outgoing::text("body"));
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        );
+        let _ = cache.remember(key(path), resp).into_body().collect().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_is_served_until_max_age_plus_stale_if_error_and_never_after() {
+        let c = windowed(8, 60, 30);
+        fill(&c, "/a", "a").await;
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(replayed(&c, "/a").await.is_some(), "fresh until max_age");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(
+            replayed(&c, "/a").await.is_some(),
+            "stale, within stale_if_error"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(replayed(&c, "/a").await, None, "past the window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_answers_own_cache_control_overrides_the_configured_lifetimes() {
+        let c = windowed(8, 600, 0);
+        fill_with(&c, "/a", "public, max-age=10, stale-if-error=5").await;
+        fill_with(&c, "/b", "s-maxage=20, max-age=10").await;
+        fill_with(&c, "/c", "no-store").await;
+        fill_with(&c, "/d", "private, max-age=60").await;
+        assert_eq!(replayed(&c, "/c").await, None, "no-store is not kept");
+        assert_eq!(replayed(&c, "/d").await, None, "private is not kept");
+        tokio::time::advance(Duration::from_secs(15)).await;
+        assert!(
+            replayed(&c, "/a").await.is_some(),
+            "10s fresh + 5s stale-if-error"
+        );
+        assert!(
+            replayed(&c, "/b").await.is_some(),
+            "s-maxage wins over max-age"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(replayed(&c, "/a").await, None);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        assert!(replayed(&c, "/b").await.is_some());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(replayed(&c, "/b").await, None);
     }
 
     fn key(path: &str) -> CacheKey {

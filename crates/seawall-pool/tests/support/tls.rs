@@ -1,5 +1,5 @@
 //! Certificates generated at test time (rcgen, ring) and a TLS upstream on 127.0.0.1 port 0:
-//! tokio-rustls in front of a hyper HTTP/1 server.
+//! tokio-rustls in front of a hyper HTTP/1 (or, by ALPN, HTTP/2) server.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -124,6 +124,17 @@ pub struct TlsUpstream {
 impl TlsUpstream {
     /// Serves with `identity`; with `client_ca`, requires a client certificate from it.
     pub async fn start(identity: &Identity, client_ca: Option<&TestCa>) -> Self {
+        Self::start_with_alpn(identity, client_ca, &[b"http/1.1"]).await
+    }
+
+    /// Like [`TlsUpstream::start`], choosing among `alpn` by ALPN; with `h2` among them it
+    /// serves HTTP/2 too (whichever the client speaks).
+    pub async fn start_with_alpn(
+        identity: &Identity,
+        client_ca: Option<&TestCa>,
+        alpn: &[&[u8]],
+    ) -> Self {
+        let h2 = alpn.contains(&&b"h2"[..]);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -148,7 +159,7 @@ impl TlsUpstream {
                 PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap(),
             )
             .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         let acceptor = TlsAcceptor::from(Arc::new(config));
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -182,9 +193,17 @@ impl TlsUpstream {
                             b"hello",
                         ))))
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    if h2 {
+                        let _ = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
+                    } else {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
                 });
             }
         });

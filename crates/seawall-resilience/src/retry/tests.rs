@@ -159,7 +159,7 @@ fn retry_budget_never_exceeds_ratio_plus_floor() {
     for _ in 0..20_000 {
         now += Duration::from_micros(rng.u64(0..2_000));
         // Bursts of failures: phases where most events are retry attempts.
-        let retry_heavy = (now - base).as_secs() % 3 == 0;
+        let retry_heavy = (now - base).as_secs().is_multiple_of(3);
         if rng.f64() < if retry_heavy { 0.8 } else { 0.2 } {
             if b.try_withdraw(now) {
                 allowed += 1;

@@ -25,6 +25,9 @@ pub struct Line<'a> {
     pub reused: Option<bool>,
     pub error: Option<&'static str>,
     pub error_detail: Option<&'a str>,
+    /// What the resilience policies decided (`retries=1 fallback=upstream`); null when
+    /// nothing.
+    pub policy: Option<&'a crate::policy::Notes>,
     pub request_id: Option<&'a str>,
     pub client: SocketAddr,
 }
@@ -58,6 +61,13 @@ impl Line<'_> {
         optional(out, self.error, string);
         out.extend_from_slice(b",\"error_detail\":");
         optional(out, self.error_detail, string);
+        out.extend_from_slice(b",\"policy\":");
+        optional(out, self.policy, |o, notes| {
+            // The notes are ASCII identifiers and digits: nothing to escape.
+            o.push(b'"');
+            notes.encode(o);
+            o.push(b'"');
+        });
         out.extend_from_slice(b",\"request_id\":");
         optional(out, self.request_id, string);
         out.extend_from_slice(b",\"client\":");
@@ -165,6 +175,7 @@ mod tests {
             reused: Some(true),
             error: None,
             error_detail: None,
+            policy: None,
             request_id: Some("abc"),
             client: "[::1]:5000".parse().unwrap(),
         }
@@ -183,7 +194,27 @@ mod tests {
         assert_eq!(v["reused"], true);
         assert_eq!(v["error"], serde_json::Value::Null);
         assert_eq!(v["client"], "[::1]:5000");
-        assert_eq!(v.as_object().map(|o| o.len()), Some(14));
+        assert_eq!(v["policy"], serde_json::Value::Null);
+        assert_eq!(v.as_object().map(|o| o.len()), Some(15));
+    }
+
+    #[test]
+    fn policy_notes_are_one_string_of_key_value_pairs() {
+        let notes = crate::policy::Notes {
+            retries: 2,
+            retry_skipped: Some("budget_exhausted"),
+            fallback: Some("upstream"),
+            hedge: Some("won"),
+        };
+        let mut l = line();
+        l.policy = Some(&notes);
+        let mut out = Vec::new();
+        l.encode(&mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(
+            v["policy"],
+            "retries=2 retry_skipped=budget_exhausted fallback=upstream hedge=won"
+        );
     }
 
     #[test]
