@@ -41,10 +41,23 @@ fn init_logging(format: LogFormat) {
     }));
 }
 
+/// The runtime: tokio's current-thread scheduler when the process may use one CPU (a
+/// container limit, or `taskset` as in `bench/`), else the work-stealing scheduler with one
+/// worker per usable CPU. On one CPU the work-stealing scheduler only adds cost: its worker
+/// shares the CPU with nothing to steal from, yet every wake-up still goes through its
+/// atomic queues.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let worker_threads_set = std::env::var_os("TOKIO_WORKER_THREADS").is_some();
+    if cpus == 1 && !worker_threads_set {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
 }
 
 /// Applies command-line address overrides.
