@@ -13,6 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
+    /// The longest duration a config may give (a year): longer is surely a typo, and
+    /// deadlines computed as `now + duration` must not overflow the clock.
+    pub const MAX: HumanDuration = HumanDuration(Duration::from_secs(365 * 24 * 3600));
+
     /// A duration of `ms` milliseconds.
     pub const fn from_millis(ms: u64) -> Self {
         Self(Duration::from_millis(ms))
@@ -51,9 +55,15 @@ impl FromStr for HumanDuration {
                 "duration `{t}` has no unit; write it with one, e.g. \"{t}s\" or \"{t}ms\""
             ));
         }
-        humantime::parse_duration(t).map(HumanDuration).map_err(|e| {
+        let d = humantime::parse_duration(t).map_err(|e| {
             format!("invalid duration `{t}` ({e}); use a number with a unit, e.g. \"250ms\", \"3s\", \"1m\"")
-        })
+        })?;
+        if d > HumanDuration::MAX.0 {
+            return Err(format!(
+                "duration `{t}` is longer than the longest Seawall accepts, 365d; write at most \"365d\""
+            ));
+        }
+        Ok(HumanDuration(d))
     }
 }
 
@@ -214,6 +224,20 @@ impl JsonSchema for ByteSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_longer_than_a_year_are_refused() {
+        assert_eq!(
+            "365d".parse::<HumanDuration>().unwrap().get(),
+            Duration::from_secs(365 * 24 * 3600)
+        );
+        let e = "366d".parse::<HumanDuration>().unwrap_err();
+        assert!(
+            e.contains("`366d`") && e.contains("at most \"365d\""),
+            "{e}"
+        );
+        assert!("99999999999y".parse::<HumanDuration>().is_err());
+    }
 
     #[test]
     fn durations_need_units() {

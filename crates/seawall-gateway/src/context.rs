@@ -113,6 +113,9 @@ pub struct RequestContext {
     /// What the resilience policies decided (retries, skipped retries, fallbacks,
     /// hedges), for the access log's `policy` field.
     pub policy: crate::policy::Notes,
+    /// An upgrade's tunnel was handed to the connection (`crate::upgrade`): if the response
+    /// does not leave as a 101 after all, the edge must take it back.
+    pub tunnel_opened: bool,
 }
 
 impl RequestContext {

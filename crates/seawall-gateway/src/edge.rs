@@ -119,6 +119,7 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         conn: sh.conn.clone(),
         rate_limit: None,
         policy: Default::default(),
+        tunnel_opened: false,
     });
 
     let rejection = if found.is_none() {
@@ -213,6 +214,9 @@ async fn respond(
         );
         (head, body) = error_response(ErrorKind::Internal, None).into_parts();
         cx.status = head.status.as_u16();
+    }
+    if cx.tunnel_opened && head.status != http::StatusCode::SWITCHING_PROTOCOLS {
+        sh.conn.cancel_tunnel();
     }
     // (Not on a 101: its `Connection: upgrade` is what makes it an upgrade; the tunnel is
     // closed by the drain itself.)
@@ -321,8 +325,9 @@ async fn run(
             let result = match &route.upstream {
                 // An upgrade (WebSocket) is never retried, hedged or answered from a
                 // fallback: it goes once, on a dedicated connection.
+                // (Boxed: rare, and its state would widen every request's future.)
                 Some(upstream) if upgrade::requested(&req) => {
-                    upgrade::forward(upstream, req, cx).await
+                    Box::pin(upgrade::forward(upstream, req, cx)).await
                 }
                 Some(upstream) => policy::forward(route, upstream, req, cx).await,
                 None => Err(GatewayError::from(ErrorKind::NoRoute)),

@@ -123,6 +123,18 @@ impl ConnState {
             .take()
     }
 
+    /// Drops a tunnel handed over for a response that did not go out as a 101 (a layer's
+    /// response phase changed it, or panicked into a 500): hyper then keeps the connection
+    /// for more requests, so the tunnel would never run, yet would hold the upstream socket
+    /// and count as a request in flight for the connection's whole life. Costs one
+    /// uncontended per-connection lock, and only on responses that are not a 101.
+    pub fn cancel_tunnel(&self) {
+        if let Some(tunnel) = self.take_tunnel() {
+            drop(tunnel);
+            self.end_request();
+        }
+    }
+
     fn now(&self) -> u64 {
         u64::try_from(self.base.elapsed().as_micros()).unwrap_or(NONE - 1)
     }

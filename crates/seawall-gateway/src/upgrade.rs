@@ -55,11 +55,21 @@ use crate::{
     runtime::Upstream,
 };
 
-/// True for an HTTP/1.1 request asking to switch protocols: `Connection` lists the
-/// `upgrade` token and `Upgrade` names a protocol.
+/// True for an HTTP/1.1 request asking to switch to WebSocket: `Connection` lists the
+/// `upgrade` token and `Upgrade` is `websocket`.
+///
+/// Only WebSocket is tunnelled. Any other protocol, `h2c` above all, would let a client
+/// talk to the upstream past routing, middleware and rate limits for the rest of the
+/// connection (h2c smuggling); such a request is forwarded as an ordinary one, its
+/// `Upgrade` stripped as hop-by-hop, which RFC 9110 §7.8 allows ("a server MAY ignore a
+/// received Upgrade header field").
 pub fn requested<B>(req: &Request<B>) -> bool {
     req.version() == Version::HTTP_11
-        && req.headers().contains_key(header::UPGRADE)
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
         && req
             .headers()
             .get_all(header::CONNECTION)
@@ -96,6 +106,7 @@ pub async fn forward(
     let name = upstream.name.clone();
     cx.conn
         .open_tunnel(Box::pin(tunnel(downstream, upstream_side, idle, name)));
+    cx.tunnel_opened = true;
     Ok(Response::from_parts(
         head,
         Outgoing::Local {

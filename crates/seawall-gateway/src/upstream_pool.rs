@@ -132,7 +132,9 @@ impl UpstreamPool {
     pub async fn checkout(&self, index: usize, deadline: Instant) -> Result<Pooled, PoolError> {
         match self.entries.get(index) {
             Some(Entry::Ip(i)) => self.ips.checkout(*i, deadline).await,
-            Some(Entry::Name(pool)) => pool.checkout(deadline).await,
+            // Boxed: the name's checkout (several sub-pools, fall-through) is large, and
+            // unboxed it would widen every request's future on IP-only upstreams too.
+            Some(Entry::Name(pool)) => Box::pin(pool.checkout(deadline)).await,
             // Not reachable (the balancer has one slot per entry); the plain pool reports
             // an index it does not have as `no_endpoint`.
             None => self.ips.checkout(usize::MAX, deadline).await,

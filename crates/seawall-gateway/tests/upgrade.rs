@@ -207,7 +207,7 @@ async fn a_refused_upgrade_is_forwarded_as_the_upstream_answered() {
     // upgrade headers did reach it.
     let raw = raw_exchange(
         g.addr,
-        b"GET /echo HTTP/1.1\r\nHost: test.local\r\nConnection: Upgrade\r\nUpgrade: foo/1\r\n\r\n",
+        b"GET /echo HTTP/1.1\r\nHost: test.local\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\r\n",
         MS(500),
     )
     .await;
@@ -217,11 +217,11 @@ async fn a_refused_upgrade_is_forwarded_as_the_upstream_answered() {
     let json_end = body.rfind('}').unwrap();
     let echo: serde_json::Value = serde_json::from_str(&body[json_start..=json_end]).unwrap();
     assert_eq!(echo["headers"]["connection"], "upgrade", "{echo}");
-    assert_eq!(echo["headers"]["upgrade"], "foo/1", "{echo}");
+    assert_eq!(echo["headers"]["upgrade"], "WebSocket", "{echo}");
     // And one refused with 426.
     let raw = raw_exchange(
         g.addr,
-        b"GET /status/426 HTTP/1.1\r\nHost: test.local\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n",
+        b"GET /status/426 HTTP/1.1\r\nHost: test.local\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
         MS(500),
     )
     .await;
@@ -363,4 +363,38 @@ async fn an_upgrade_is_never_retried() {
     .await;
     assert!(raw.starts_with("HTTP/1.1 503"), "{raw}");
     assert_eq!(sim.stats().requests, 4, "{:?}", sim.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_to_anything_but_websocket_is_forwarded_as_a_plain_request() {
+    // `Upgrade: h2c` tunnelled would let the client speak HTTP/2 straight to the upstream,
+    // past routing, middleware and rate limits. It goes as an ordinary request instead,
+    // with the upgrade headers removed like any hop-by-hop header.
+    let sim = sim().await;
+    let g = gateway(sim.local_addr(), "").await;
+    let raw = raw_exchange(
+        g.addr,
+        b"GET /echo HTTP/1.1\r\nHost: test.local\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+        MS(500),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let body = &raw[raw.find("\r\n\r\n").unwrap() + 4..];
+    let json_start = body.find('{').unwrap();
+    let json_end = body.rfind('}').unwrap();
+    let echo: serde_json::Value = serde_json::from_str(&body[json_start..=json_end]).unwrap();
+    assert!(echo["headers"].get("upgrade").is_none(), "{echo}");
+    assert!(echo["headers"].get("http2-settings").is_none(), "{echo}");
+    // No dedicated connection was opened for it: nothing closed as `upgraded`.
+    let m = metrics_text(g.admin).await;
+    assert_eq!(
+        metric(
+            &m,
+            "seawall_upstream_connections_closed_total",
+            &[("upstream", "up"), ("reason", "upgraded")]
+        )
+        .unwrap_or(0.0),
+        0.0,
+        "{m}"
+    );
 }

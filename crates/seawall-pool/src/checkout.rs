@@ -71,10 +71,13 @@ async fn checkout_from(
     if endpoint.common.is_closed() {
         return Err(PoolError::drained(endpoint.addr));
     }
+    // The multiplexed and connect paths are boxed: their state machines (TLS and h2
+    // handshakes) are several KiB, and unboxed they would widen every request's future,
+    // which the server moves by value, even on the HTTP/1.1 reuse path that never runs them.
     let protocol = endpoint.common.protocol;
     if protocol != Protocol::Http1
         && !endpoint.h2.speaks_http1()
-        && let Some(pooled) = multiplex::checkout(endpoint, now, deadline).await?
+        && let Some(pooled) = Box::pin(multiplex::checkout(endpoint, now, deadline)).await?
     {
         return Ok(pooled);
     }
@@ -91,9 +94,9 @@ async fn checkout_from(
     };
     if protocol == Protocol::Auto {
         // ALPN may still pick HTTP/2 on this connection.
-        return multiplex::connect_auto(endpoint, slot, deadline).await;
+        return Box::pin(multiplex::connect_auto(endpoint, slot, deadline)).await;
     }
-    let conn = connection::connect(endpoint, slot, deadline).await?;
+    let conn = Box::pin(connection::connect(endpoint, slot, deadline)).await?;
     Ok(Pooled::new(conn, endpoint, false))
 }
 

@@ -41,6 +41,7 @@ use crate::connection::{self, Connecting, Slot, Stream};
 use crate::endpoint::Endpoint;
 use crate::error::{PoolError, SendError, classify};
 use crate::metrics::CloseReason;
+use crate::options::Protocol;
 use crate::pool::Pool;
 
 impl Pool {
@@ -60,6 +61,16 @@ impl Pool {
         let Some(endpoint) = endpoints.get(endpoint) else {
             return Err(PoolError::no_endpoint(endpoint, endpoints.len()));
         };
+        // An HTTP/2 endpoint cannot take an HTTP/1.1 upgrade. Refused before waiting for a
+        // slot: its slots free up as h2 streams end, and a waiter here would take the
+        // wake-ups that h2 checkouts wait for.
+        if endpoint.common.protocol == Protocol::Http2 || endpoint.h2.speaks_http2() {
+            return Err(PoolError::new(
+                ErrorKind::UpstreamProtocol,
+                endpoint.addr,
+                "the upstream speaks HTTP/2; an HTTP/1.1 upgrade needs HTTP/1.1".to_owned(),
+            ));
+        }
         let now = Instant::now();
         if deadline <= now {
             return Err(PoolError::deadline(endpoint.addr, "checking out"));

@@ -196,6 +196,11 @@ impl Multiplex {
         self.negotiated.load(Ordering::Relaxed) == NEGOTIATED_H1
     }
 
+    /// True when an `auto` endpoint's upstream answered ALPN with h2.
+    pub(crate) fn speaks_http2(&self) -> bool {
+        self.negotiated.load(Ordering::Relaxed) == NEGOTIATED_H2
+    }
+
     /// Takes a stream on a connection with room, else decides who connects.
     fn reserve(&self, endpoint: &Arc<Endpoint>, now: Instant, waited: Option<u64>) -> Reserve {
         let options = &endpoint.common.options;
@@ -323,8 +328,10 @@ impl Multiplex {
             let Some(index) = inner.conns.iter().position(|e| Arc::ptr_eq(&e.conn, conn)) else {
                 return;
             };
-            // A checkout took a stream since: still in use.
-            if conn.streams.load(Ordering::SeqCst) != 0 {
+            // A checkout took a stream since: still in use. Or it took one, finished and
+            // settled the connection first: already idle, and counting it twice would
+            // move the gauges for good.
+            if conn.streams.load(Ordering::SeqCst) != 0 || inner.conns[index].idle_since.is_some() {
                 return;
             }
             let idle = inner
@@ -704,9 +711,15 @@ fn spawn_driver(
                 let polled = driver.as_mut().poll(cx);
                 let now = driver.current_max_send_streams().min(cap);
                 if now != known {
+                    let raised = now > known;
                     known = now;
                     limit.store(now, Ordering::Relaxed);
                     endpoint.h2.learned.store(now.max(1), Ordering::Relaxed);
+                    // Room for more streams: checkouts waiting for one can take it now
+                    // rather than at their timeout.
+                    if raised {
+                        endpoint.notify.notify_waiters();
+                    }
                 }
                 polled
             });

@@ -105,6 +105,25 @@ struct Leases {
     reported: tokio::sync::Notify,
 }
 
+/// A lease call in flight for one key. If the request is dropped mid-call (its client
+/// left, its deadline passed), nobody would report the call, and every other request for
+/// the key would wait the whole store timeout: dropped while armed, it reports the call
+/// failed, which sends the next request to Redis itself.
+struct LeaseCall<'a> {
+    leases: &'a Leases,
+    key: u64,
+    armed: bool,
+}
+
+impl Drop for LeaseCall<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.leases.table.failed(self.key);
+            self.leases.reported.notify_waiters();
+        }
+    }
+}
+
 /// The Redis of a layer with `store: redis` limits.
 struct Remote {
     store: RedisStore,
@@ -331,6 +350,11 @@ impl RateLimit {
             },
         };
         let name = format!("{}{{{route}:{}:{key:016x}}}", remote.prefix, limit.name);
+        let mut call = limit.lease.as_ref().map(|leases| LeaseCall {
+            leases,
+            key,
+            armed: true,
+        });
         let result = remote
             .store
             .check(&name, &limit.quota, quantity, max_wait)
@@ -356,6 +380,9 @@ impl RateLimit {
                 Err(_) => leases.table.failed(key),
             }
             leases.reported.notify_waiters();
+        }
+        if let Some(call) = call.as_mut() {
+            call.armed = false;
         }
         match result {
             Ok(mut decision) => {

@@ -26,7 +26,7 @@ use std::{
 };
 
 use futures_util::future::join_all;
-use http::{HeaderValue, Request, StatusCode, header};
+use http::{HeaderValue, Request, StatusCode, header, uri::Scheme};
 use http_body_util::BodyExt;
 use prometheus_client::metrics::gauge::Gauge;
 use seawall_config::HealthCheckConfig;
@@ -34,7 +34,7 @@ use seawall_core::Body;
 use seawall_resilience::health::{EndpointHealth, Health, HealthChecker};
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout_at};
 
-use crate::{metrics::Metrics, runtime::Upstream};
+use crate::{forwarding::into_http2, metrics::Metrics, runtime::Upstream};
 
 /// An upstream's health-check state.
 pub struct UpstreamHealth {
@@ -163,7 +163,7 @@ async fn probe(up: &Upstream, health: &UpstreamHealth, index: usize) -> bool {
     let run = async {
         let pooled = up.pool.checkout(index, deadline).await.ok()?;
         let host = up.config.endpoints.get(index)?.trim();
-        let req = Request::get(health.path.as_str())
+        let mut req = Request::get(health.path.as_str())
             .header(header::HOST, HeaderValue::from_str(host).ok()?)
             .header(
                 header::USER_AGENT,
@@ -171,6 +171,15 @@ async fn probe(up: &Upstream, health: &UpstreamHealth, index: usize) -> bool {
             )
             .body(Body::default())
             .ok()?;
+        if pooled.is_http2() {
+            // As `attempt` does: HTTP/2 wants scheme and authority in the URI, no `Host`.
+            let scheme = if up.tls.is_some() {
+                Scheme::HTTPS
+            } else {
+                Scheme::HTTP
+            };
+            into_http2(&mut req, scheme, pooled.endpoint(), false);
+        }
         let resp = pooled.send(req).await.ok()?;
         let status = resp.status();
         // Read the body so the connection can serve the next request.

@@ -133,10 +133,10 @@ pub async fn forward(
             Some(key) => fallback.remember(key, resp),
             None => resp,
         }),
+        // Boxed: rare, and it may run a whole try against another upstream; unboxed that
+        // state would widen every request's future.
         Err(e) if fallback::RouteFallback::covers(e.kind) => {
-            fallback
-                .serve(route, e, kept.as_ref().ok(), key.as_ref(), cx)
-                .await
+            Box::pin(fallback.serve(route, e, kept.as_ref().ok(), key.as_ref(), cx)).await
         }
         Err(e) => Err(e),
     }

@@ -262,8 +262,20 @@ async fn one_try(
     avoid: Option<usize>,
 ) -> super::TryOutcome {
     match hedge {
+        // Boxed: the hedged path runs several tries side by side, and unboxed its state
+        // would widen every request's future, which hyper moves by value.
         Some((h, replay)) => {
-            try_hedged(h, route, upstream, req, replay, cx, try_deadline, avoid).await
+            Box::pin(try_hedged(
+                h,
+                route,
+                upstream,
+                req,
+                replay,
+                cx,
+                try_deadline,
+                avoid,
+            ))
+            .await
         }
         None => try_once(upstream, req, cx, try_deadline, avoid, None).await,
     }

@@ -11,8 +11,11 @@
 //! with RFC 5861 semantics: an entry is fresh for its freshness lifetime (the answer's
 //! `Cache-Control: s-maxage` or `max-age`, else `max_age`), and may be served on error for
 //! `stale_if_error` more (the answer's `stale-if-error`, else the config's); older, it is
-//! never served and is dropped when met. An answer marked `no-store` or `private` is not
-//! kept (this is a shared cache, RFC 9111 §3). It lives in the
+//! never served and is dropped when met. The answer's own lifetime is capped at
+//! `max_age`, and `must-revalidate` / `proxy-revalidate` leave no stale window. This is a
+//! shared cache (RFC 9111 §3), and its key does not tell users or variants apart, so an
+//! answer marked `no-store`, `private` or `no-cache`, one that sets a cookie or carries
+//! `Vary`, and any answer to a request with `Authorization` is not kept. It lives in the
 //! built route, so a config reload starts it empty. A replay carries the original status
 //! (or the route's `status` override), the original headers, `Age`, and
 //! `Cache-Status: seawall; fwd=stale` (RFC 9211).
@@ -47,10 +50,16 @@ static CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 pub struct CacheKey(Arc<str>);
 
 impl CacheKey {
-    /// The key of `req`, or `None` unless it is a GET or HEAD.
+    /// The key of `req`, or `None` unless it is a GET or HEAD without `Authorization`.
+    ///
+    /// An authorized request's answer is that user's: a shared cache must not hand it to
+    /// anyone else (RFC 9111 §3.5), so such requests are neither stored nor replayed.
     pub fn of<B>(req: &Request<B>) -> Option<Self> {
         let method = req.method();
         if method != Method::GET && method != Method::HEAD {
+            return None;
+        }
+        if req.headers().contains_key(header::AUTHORIZATION) {
             return None;
         }
         let host = req
@@ -194,15 +203,25 @@ impl StaleCache {
 }
 
 /// How long after it is stored an answer with `headers` may be served on error: its
-/// freshness lifetime (`s-maxage`, else `max-age`, else `max_age`) plus its stale-if-error
-/// window (`stale-if-error`, else `stale_if_error`), RFC 9111 §4.2.1 and RFC 5861 §4.
-/// `None`: the answer must not be kept (`no-store`, `private`).
+/// freshness lifetime (`s-maxage`, else `max-age`, either capped at `max_age`; else
+/// `max_age`) plus its stale-if-error window (`stale-if-error`, else `stale_if_error`;
+/// none under `must-revalidate` or `proxy-revalidate`), RFC 9111 §4.2.1, §5.2.2 and
+/// RFC 5861 §4.
+///
+/// `None`: the answer must not be kept. Either the answer forbids it (`no-store`,
+/// `private`, `no-cache`: RFC 9111 §5.2.2), or it is personal or negotiated, and the key
+/// (method, host, target) cannot tell users or variants apart: it sets a cookie, or it
+/// carries `Vary`.
 fn servable_for(
     headers: &HeaderMap,
     max_age: Duration,
     stale_if_error: Duration,
 ) -> Option<Duration> {
+    if headers.contains_key(header::SET_COOKIE) || headers.contains_key(header::VARY) {
+        return None;
+    }
     let (mut s_maxage, mut maxage, mut window) = (None, None, None);
+    let mut revalidate = false;
     for value in headers.get_all(header::CACHE_CONTROL) {
         let Ok(value) = value.to_str() else { continue };
         for directive in value.split(',') {
@@ -214,8 +233,15 @@ fn servable_for(
                 arg.and_then(|a| a.parse::<u64>().ok())
                     .map(Duration::from_secs)
             };
-            if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("private") {
+            if ["no-store", "private", "no-cache"]
+                .iter()
+                .any(|forbidden| name.eq_ignore_ascii_case(forbidden))
+            {
                 return None;
+            } else if name.eq_ignore_ascii_case("must-revalidate")
+                || name.eq_ignore_ascii_case("proxy-revalidate")
+            {
+                revalidate = true;
             } else if name.eq_ignore_ascii_case("s-maxage") {
                 s_maxage = s_maxage.or(secs());
             } else if name.eq_ignore_ascii_case("max-age") {
@@ -225,7 +251,14 @@ fn servable_for(
             }
         }
     }
-    let fresh = s_maxage.or(maxage).unwrap_or(max_age);
+    // The configured `max_age` bounds what an upstream may ask for, so a year-long
+    // `max-age` cannot keep an answer servable for a year.
+    let fresh = s_maxage
+        .or(maxage)
+        .map_or(max_age, |asked| asked.min(max_age));
+    if revalidate {
+        return Some(fresh);
+    }
     Some(fresh.saturating_add(window.unwrap_or(stale_if_error)))
 }
 
@@ -399,6 +432,64 @@ mod tests {
         );
         tokio::time::advance(Duration::from_millis(1)).await;
         assert_eq!(replayed(&c, "/a").await, None, "past the window");
+    }
+
+    async fn fill_with_header(
+        cache: &StaleCache,
+        path: &str,
+        name: HeaderName,
+        value: &'static str,
+    ) {
+        let mut resp = Response::new(Outgoing::text("body"));
+        resp.headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+        let _ = cache.remember(key(path), resp).into_body().collect().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn personal_negotiated_and_no_cache_answers_are_not_kept() {
+        let c = windowed(8, 60, 30);
+        fill_with_header(&c, "/cookie", header::SET_COOKIE, "session=abc").await;
+        fill_with_header(&c, "/vary", header::VARY, "Accept-Encoding").await;
+        fill_with(&c, "/no-cache", "no-cache").await;
+        for path in ["/cookie", "/vary", "/no-cache"] {
+            assert_eq!(replayed(&c, path).await, None, "{path} was kept");
+        }
+        // A request with credentials has no key: neither stored nor replayed.
+        let authorized = Request::get("/a")
+            .header(header::HOST, "h")
+            .header(header::AUTHORIZATION, "Bearer secret")
+            .body(())
+            .unwrap();
+        assert_eq!(CacheKey::of(&authorized), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn must_revalidate_leaves_no_stale_window_and_max_age_caps_the_answers_lifetime() {
+        let c = windowed(8, 60, 30);
+        fill_with(&c, "/revalidate", "max-age=10, must-revalidate").await;
+        fill_with(&c, "/year", "max-age=31536000").await;
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(replayed(&c, "/revalidate").await.is_some(), "fresh");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(
+            replayed(&c, "/revalidate").await,
+            None,
+            "stale, must revalidate"
+        );
+        // 60 s (the configured max_age) + 30 s (stale_if_error), not a year.
+        // (10.001 s have passed.)
+        tokio::time::advance(Duration::from_secs(79)).await;
+        assert!(
+            replayed(&c, "/year").await.is_some(),
+            "within max_age + window"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            replayed(&c, "/year").await,
+            None,
+            "capped at max_age + window"
+        );
     }
 
     #[tokio::test(start_paused = true)]
