@@ -600,6 +600,11 @@ pub struct PoolConfig {
     /// limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests_per_connection: Option<u64>,
+    /// The most upgraded (WebSocket) connections open at once per endpoint; one more is
+    /// refused with 503 `pool_exhausted`. Unset: half of `max_connections_per_endpoint` (rounded up),
+    /// so long-lived tunnels cannot take every slot from ordinary requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_upgrades_per_endpoint: Option<usize>,
 }
 
 impl Default for PoolConfig {
@@ -612,6 +617,7 @@ impl Default for PoolConfig {
             tcp_keepalive: default_tcp_keepalive(),
             max_lifetime: None,
             max_requests_per_connection: None,
+            max_upgrades_per_endpoint: None,
         }
     }
 }

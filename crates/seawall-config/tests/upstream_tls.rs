@@ -235,6 +235,20 @@ fn zero_life_limits_are_reported() {
 }
 
 #[test]
+fn an_upgrade_share_above_the_connection_cap_is_reported() {
+    let mut config = default_config();
+    config.upstreams[0].pool.max_connections_per_endpoint = 200;
+    config.upstreams[0].pool.max_idle_per_endpoint = 100;
+    config.upstreams[0].pool.max_upgrades_per_endpoint = Some(200);
+    assert_eq!(validate(&config), [], "equal to the cap is allowed");
+    config.upstreams[0].pool.max_upgrades_per_endpoint = Some(201);
+    let problems = validate(&config);
+    let p = problem(&problems, "upstreams[0].pool.max_upgrades_per_endpoint");
+    assert_eq!(p.value.as_deref(), Some("201"), "{p}");
+    assert!(p.hint.as_deref().is_some_and(|h| h.contains("200")), "{p}");
+}
+
+#[test]
 fn a_bad_ca_file_in_yaml_is_located_at_its_line() {
     let yaml = r#"
 listeners:

@@ -259,6 +259,8 @@ fn counts_view(address: SocketAddr, state: &str, e: &EndpointSnapshot) -> serde_
         "in_use": e.in_use,
         "connecting": e.connecting,
         "open": e.open,
+        // HTTP/2 streams in flight on those connections (0 for HTTP/1.1).
+        "streams": e.streams,
     })
 }
 
@@ -269,15 +271,16 @@ fn entry_view(entry: EntrySnapshot) -> serde_json::Value {
         EntrySnapshot::Ip(e) => return counts_view(e.addr, "active", &e),
         EntrySnapshot::Name(dns) => dns,
     };
-    let mut total = [0usize; 4];
+    let mut total = [0usize; 5];
     let addresses: Vec<_> = dns
         .addresses
         .iter()
         .map(|a| {
             let e = &a.pool;
-            for (sum, n) in total
-                .iter_mut()
-                .zip([e.idle, e.in_use, e.connecting, e.open])
+            for (sum, n) in
+                total
+                    .iter_mut()
+                    .zip([e.idle, e.in_use, e.connecting, e.open, e.streams])
             {
                 *sum += n;
             }
@@ -294,6 +297,7 @@ fn entry_view(entry: EntrySnapshot) -> serde_json::Value {
         "in_use": total[1],
         "connecting": total[2],
         "open": total[3],
+        "streams": total[4],
         "dns": {
             "answer": name.map_or_else(Vec::new, |n| n.answer.iter().map(ToString::to_string).collect()),
             "age_seconds": secs(name.and_then(|n| n.age)),

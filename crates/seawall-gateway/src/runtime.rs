@@ -179,6 +179,7 @@ impl Upstream {
             tls: tls.clone(),
             max_lifetime: config.pool.max_lifetime.map(|d| d.get()),
             max_requests_per_connection: config.pool.max_requests_per_connection,
+            max_upgrades_per_endpoint: config.pool.max_upgrades_per_endpoint,
             metrics: phases,
             protocol: match config.protocol {
                 UpstreamProtocol::Http1 => Protocol::Http1,

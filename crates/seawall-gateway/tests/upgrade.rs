@@ -398,3 +398,56 @@ async fn an_upgrade_to_anything_but_websocket_is_forwarded_as_a_plain_request() 
         "{m}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_beyond_their_share_of_the_slots_are_refused_and_requests_still_flow() {
+    // Two slots, one of them for tunnels: a second WebSocket is refused at once with 503
+    // `pool_exhausted`, while an ordinary request still gets the other slot.
+    let (ws_addr, _open) = ws_echo().await;
+    let yaml = config(
+        &[],
+        &[route("ws", "*", "/", "up", "5s", "access_log")],
+        &[upstream(
+            "up",
+            &[ws_addr],
+            "",
+            "max_connections_per_endpoint: 2, max_idle_per_endpoint: 2, max_upgrades_per_endpoint: 1",
+        )],
+    );
+    let g = start(&yaml).await;
+    let mut first = ws_connect(g.addr, "/").await.expect("the first upgrade");
+    first.send(Message::text("hello")).await.unwrap();
+    assert_eq!(next(&mut first).await, Message::text("hello"));
+
+    let started = std::time::Instant::now();
+    match ws_connect(g.addr, "/").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 503);
+            assert_eq!(
+                resp.headers()
+                    .get("seawall-error")
+                    .and_then(|v| v.to_str().ok()),
+                Some("pool_exhausted")
+            );
+        }
+        Err(other) => panic!("expected a 503, got {other}"),
+        Ok(_) => panic!("a second upgrade got through a cap of one"),
+    }
+    assert!(
+        started.elapsed() < MS(900),
+        "refused at once, not after a wait"
+    );
+
+    // The echo server answers plain HTTP with an error, but it answers: the request got
+    // a connection, not `pool_exhausted`.
+    let plain = get(g.addr, "/").await;
+    assert_ne!(plain.error(), Some("pool_exhausted"), "{}", plain.text());
+
+    // Once the first tunnel closes, its share is free again.
+    first.close(None).await.unwrap();
+    drop(first);
+    assert!(
+        eventually(MS(3000), || async { ws_connect(g.addr, "/").await.is_ok() }).await,
+        "the upgrade share was not given back"
+    );
+}

@@ -35,6 +35,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use seawall_core::{Body, ErrorKind};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::connection::{self, Connecting, Slot, Stream};
@@ -75,6 +76,21 @@ impl Pool {
         if deadline <= now {
             return Err(PoolError::deadline(endpoint.addr, "checking out"));
         }
+        // Refused at once rather than queued: upgraded connections free up only when a
+        // tunnel ends, which may be hours away.
+        let Ok(upgrade) = Arc::clone(&endpoint.upgrades).try_acquire_owned() else {
+            return Err(PoolError::new(
+                ErrorKind::PoolExhausted,
+                endpoint.addr,
+                format!(
+                    "{} upgraded connections already open (pool.max_upgrades_per_endpoint)",
+                    endpoint
+                        .common
+                        .options
+                        .upgrade_slots(endpoint.common.settings.slots())
+                ),
+            ));
+        };
         let slot = slot(endpoint, now, deadline).await?;
         let stream = {
             let _connecting = Connecting::start(endpoint);
@@ -92,7 +108,7 @@ impl Pool {
                 ));
             }
         }
-        establish(endpoint, stream, slot).await
+        establish(endpoint, stream, slot, upgrade).await
     }
 }
 
@@ -137,6 +153,7 @@ async fn establish(
     endpoint: &Arc<Endpoint>,
     stream: Stream,
     slot: Slot,
+    upgrade: OwnedSemaphorePermit,
 ) -> Result<Dedicated, PoolError> {
     let common = &endpoint.common;
     let id = common.next_id.fetch_add(1, Ordering::Relaxed);
@@ -148,6 +165,7 @@ async fn establish(
         inner: stream,
         hold: Hold {
             _slot: slot,
+            _upgrade: upgrade,
             endpoint: Arc::clone(endpoint),
             id,
         },
@@ -252,6 +270,8 @@ impl fmt::Debug for Dedicated {
 /// the close to count.
 struct Hold {
     _slot: Slot,
+    /// The endpoint's upgrade share, held as long as the socket.
+    _upgrade: OwnedSemaphorePermit,
     endpoint: Arc<Endpoint>,
     id: u64,
 }

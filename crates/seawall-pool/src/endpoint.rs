@@ -55,6 +55,8 @@ pub(crate) struct Endpoint {
     /// Pushes happen in time order, so `since` ascends from bottom to top.
     idle: Mutex<Vec<Idle>>,
     pub(crate) slots: Arc<Semaphore>,
+    /// Dedicated (upgraded) connections' share of the slots: one permit per open one.
+    pub(crate) upgrades: Arc<Semaphore>,
     pub(crate) notify: Notify,
     pub(crate) in_use: AtomicUsize,
     pub(crate) connecting: AtomicUsize,
@@ -73,8 +75,10 @@ enum Release {
 impl Endpoint {
     pub(crate) fn new(addr: SocketAddr, common: Arc<Common>) -> Self {
         let slots = Arc::new(Semaphore::new(common.settings.slots()));
+        let upgrades = common.options.upgrade_slots(common.settings.slots());
         Self {
             addr,
+            upgrades: Arc::new(Semaphore::new(upgrades)),
             common,
             idle: Mutex::new(Vec::new()),
             slots,

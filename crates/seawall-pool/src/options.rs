@@ -31,6 +31,20 @@ pub struct PoolOptions {
     pub protocol: Protocol,
     /// HTTP/2 connection settings (used when the protocol is, or negotiates, HTTP/2).
     pub http2: Http2Settings,
+    /// The most dedicated (upgraded, e.g. WebSocket) connections open at once per
+    /// endpoint; `None`: half of `max_connections_per_endpoint`, rounded up. A tunnel holds its slot
+    /// for as long as it lives, so without a share of their own a client with many idle
+    /// WebSockets could take every slot and starve ordinary requests.
+    pub max_upgrades_per_endpoint: Option<usize>,
+}
+
+impl PoolOptions {
+    /// The upgrade cap per endpoint, given the endpoint's connection slots.
+    pub(crate) fn upgrade_slots(&self, slots: usize) -> usize {
+        self.max_upgrades_per_endpoint
+            .unwrap_or(slots.div_ceil(2))
+            .min(slots)
+    }
 }
 
 /// Which HTTP version the pool speaks to the upstream.

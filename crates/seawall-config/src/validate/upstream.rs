@@ -116,6 +116,20 @@ impl Found {
                 Some(hint),
             );
         }
+        if let Some(upgrades) = pool.max_upgrades_per_endpoint
+            && upgrades > pool.max_connections_per_endpoint
+        {
+            let hint = format!(
+                "each upgraded connection takes one of the endpoint's {} connection slots; lower max_upgrades_per_endpoint to at most that, or 0 to refuse upgrades",
+                pool.max_connections_per_endpoint
+            );
+            self.push(
+                join_key(&pool_path, "max_upgrades_per_endpoint"),
+                Some(upgrades.to_string()),
+                "max_upgrades_per_endpoint is greater than max_connections_per_endpoint",
+                Some(hint),
+            );
+        }
         if let Some(d) = pool.max_lifetime {
             self.nonzero_duration(join_key(&pool_path, "max_lifetime"), d);
         }
