@@ -35,20 +35,36 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 
 /// Removes hop-by-hop headers, including those named by `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none: one pass over the few names present is much cheaper than
-    // a hashed removal per hop-by-hop name.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    // Most messages carry none, or only `Connection: keep-alive` (nginx and many servers
+    // send it on every response): find which fixed names are present in one pass over the
+    // few names the message has, then remove just those, rather than a hashed removal per
+    // hop-by-hop name.
+    let mut present = [false; HOP_BY_HOP.len()];
+    let mut any = false;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+            any = true;
+        }
+    }
+    if !any {
         return;
     }
-    // Collect first: the names listed in Connection are removed after Connection itself.
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
-        .collect();
-    for name in &HOP_BY_HOP {
+    // Other names listed in `Connection`, collected before it goes; `keep-alive` and
+    // `close`, the usual tokens, need no list.
+    let mut listed: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            if token.eq_ignore_ascii_case("keep-alive") || token.eq_ignore_ascii_case("close") {
+                continue;
+            }
+            if let Ok(name) = HeaderName::try_from(token) {
+                listed.push(name);
+            }
+        }
+    }
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, here)| *here) {
         headers.remove(name);
     }
     for name in listed {
@@ -122,8 +138,6 @@ pub fn prepare_upstream_request(
     let had_grpc_timeout = req.headers().contains_key(GRPC_TIMEOUT);
     // HTTP/2 clients send the authority in the URI, not in Host; the upstream speaks HTTP/1.1
     // and needs Host.
-    // (Written without nested `if let`s for clippy's collapsible_if, and without let
-    // chains, which need a newer Rust than the workspace's rust-version.)
     let host = if req.headers().contains_key(header::HOST) {
         None
     } else {
@@ -229,6 +243,37 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["x-end-to-end"], "kept");
+    }
+
+    #[test]
+    fn every_fixed_name_and_every_listed_one_goes_whatever_else_is_present() {
+        let mut h = HeaderMap::new();
+        for name in &HOP_BY_HOP {
+            h.append(name.clone(), HeaderValue::from_static("x"));
+        }
+        // Two `Connection` fields, each listing a name (one in mixed case).
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, X-One"));
+        h.append(header::CONNECTION, HeaderValue::from_static("x-two"));
+        h.insert("x-one", HeaderValue::from_static("1"));
+        h.insert("x-two", HeaderValue::from_static("2"));
+        h.insert(header::HOST, HeaderValue::from_static("kept"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().collect::<Vec<_>>(), [header::HOST], "{h:?}");
+
+        // Only `TE`, no `Connection`: still removed.
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().collect::<Vec<_>>(), [header::ACCEPT], "{h:?}");
+
+        // Nothing hop-by-hop: untouched.
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        h.insert("x-a", HeaderValue::from_static("1"));
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
     }
 
     #[test]
