@@ -42,6 +42,8 @@ use crate::{context::RequestContext, metrics::Metrics, runtime::Upstream};
 
 /// A route's hedging, built.
 pub struct RouteHedge {
+    /// A fixed delay needs no state: read without the lock, and nothing recorded.
+    fixed: Option<Duration>,
     hedge: Mutex<Hedge>,
     max_extra: u32,
     non_idempotent: bool,
@@ -61,12 +63,21 @@ impl RouteHedge {
             max_extra: config.max_extra,
             ..HedgeSettings::default()
         };
+        let fixed = match settings.delay {
+            HedgeDelay::Fixed(d) => Some(d),
+            HedgeDelay::Quantile(_) => None,
+        };
         let hedge = Hedge::try_new(settings).map_err(|e| format!("route `{route}`: hedge: {e}"))?;
+        let delay_gauge = metrics.hedge_delay_gauge(route);
+        if let Some(d) = fixed {
+            delay_gauge.set(d.as_secs_f64());
+        }
         Ok(Self {
+            fixed,
             hedge: Mutex::new(hedge),
             max_extra: config.max_extra,
             non_idempotent: config.non_idempotent,
-            delay_gauge: metrics.hedge_delay_gauge(route),
+            delay_gauge,
         })
     }
 
@@ -80,6 +91,9 @@ impl RouteHedge {
     }
 
     fn delay(&self, now: Instant) -> Option<Duration> {
+        if self.fixed.is_some() {
+            return self.fixed;
+        }
         let delay = self.lock().delay(now);
         self.delay_gauge
             .set(delay.map_or(f64::NAN, |d| d.as_secs_f64()));
@@ -87,7 +101,10 @@ impl RouteHedge {
     }
 
     fn record(&self, latency: Duration) {
-        self.lock().record(Instant::now(), latency);
+        // Only a quantile delay learns from latencies.
+        if self.fixed.is_none() {
+            self.lock().record(Instant::now(), latency);
+        }
     }
 }
 
