@@ -1,9 +1,9 @@
-//! The circuit breaker through the real gateway: an upstream failing every request opens
-//! the breaker within one window; then requests fail fast with 503 `circuit_open` and
-//! `retry-after` while the upstream sees nothing; after `open_duration` a half-open probe
-//! that succeeds closes it and one that fails reopens it. `/breakers`, the state gauge and
-//! the transitions counter report all of it, and the state survives a reload that leaves
-//! the upstream's config alone.
+//! The circuit breaker through the real gateway: an upstream failing every request (or 60%
+//! of them) opens the breaker within one window; then requests fail fast with 503
+//! `circuit_open` and `retry-after` while the upstream sees nothing; after `open_duration` a
+//! half-open probe that succeeds closes it and one that fails reopens it. `/breakers`, the
+//! state gauge and the transitions counter report all of it, and the state survives a
+//! reload that leaves the upstream's config alone.
 
 mod support;
 
@@ -288,4 +288,60 @@ async fn a_client_leaving_mid_try_releases_its_admission_without_counting_it() {
     assert_eq!(b["state"], "closed");
     assert_eq!(b["counters"]["failures"], 0);
     assert_eq!(b["window"]["calls"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_failing_sixty_percent_opens_within_one_window_and_recovers_through_half_open()
+{
+    // Traffic where 3 requests in 5 fail (the upstream's own 500s), against a 50% failure
+    // ratio over a 1 s window with min_calls 5: the breaker opens at the fifth call, well
+    // inside the first window, without waiting for the window to fill.
+    let sim = sim().await;
+    let g = start(&yaml(sim.local_addr(), BREAKER)).await;
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    let opened = loop {
+        let path = if sent % 5 < 3 { "/status/500" } else { "/" };
+        let r = get(g.addr, path).await;
+        if r.error() == Some("circuit_open") {
+            break started.elapsed();
+        }
+        sent += 1;
+        assert!(sent <= 20, "60% failures never opened the breaker");
+    };
+    assert!(
+        opened < MS(1000),
+        "opened after {opened:?}, more than one window"
+    );
+    assert_eq!(
+        sim.stats().requests,
+        sent,
+        "calls before the trip all went upstream"
+    );
+    assert!(sent >= 5, "tripped below min_calls: after {sent} calls");
+    let b = breaker_json(&g).await;
+    assert_eq!(b["state"], "open", "{b}");
+    assert_eq!(b["recent_transitions"][0]["cause"], "failure_ratio", "{b}");
+
+    // Open: fast failures that never reach the upstream, whatever the path.
+    let before = sim.stats().requests;
+    for path in ["/", "/status/500", "/"] {
+        let t = std::time::Instant::now();
+        let r = get(g.addr, path).await;
+        assert_eq!(r.error(), Some("circuit_open"));
+        assert!(
+            t.elapsed() < MS(100),
+            "not a fast failure: {:?}",
+            t.elapsed()
+        );
+    }
+    assert_eq!(sim.stats().requests, before);
+
+    // After open_duration (300 ms) a successful probe closes it, and traffic flows again.
+    tokio::time::sleep(MS(400)).await;
+    assert_eq!(get(g.addr, "/").await.status, 200, "the half-open probe");
+    assert_eq!(breaker_json(&g).await["state"], "closed");
+    for _ in 0..5 {
+        assert_eq!(get(g.addr, "/").await.status, 200);
+    }
 }

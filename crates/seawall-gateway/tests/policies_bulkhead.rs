@@ -1,7 +1,9 @@
 //! The bulkhead through the real gateway: with every slot busy a try waits in the queue up
 //! to `queue_timeout` and then gets 503 `overloaded`; with the queue full too it gets 503
 //! at once; a waiting try gets the slot as soon as one frees. Each refusal is counted in
-//! `seawall_shed_total{upstream, reason}`.
+//! `seawall_shed_total{upstream, reason}`. When an upstream's capacity halves under load,
+//! shedding keeps the latency of admitted requests near the service time, where without a
+//! bulkhead every request queues inside the upstream.
 
 mod support;
 
@@ -125,4 +127,127 @@ async fn an_adaptive_limit_falls_when_upstream_latency_rises_but_not_below_min_l
         (10.0..=15.0).contains(&after),
         "the limit fell toward, and not below, min_limit 10: {after}"
     );
+}
+
+/// An HTTP/1.1 upstream that serves `capacity` requests at a time, each taking `service`;
+/// the rest queue inside it (a thread pool or a database pool behaves this way). Returns
+/// its address and the permits, so a test can take some away to cut its capacity.
+async fn limited_upstream(
+    capacity: usize,
+    service: Duration,
+) -> (std::net::SocketAddr, std::sync::Arc<tokio::sync::Semaphore>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(capacity));
+    let workers = permits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let workers = workers.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One request head (the gateway sends GETs without a body).
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buf.drain(..end);
+                    let Ok(_permit) = workers.acquire().await else {
+                        return;
+                    };
+                    tokio::time::sleep(service).await;
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, permits)
+}
+
+/// `clients` clients in a loop for `run`: the latencies of the 200s, and how many got 503
+/// `overloaded`.
+async fn load(addr: std::net::SocketAddr, clients: usize, run: Duration) -> (Vec<Duration>, usize) {
+    let until = Instant::now() + run;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut shed) = (Vec::new(), 0);
+            let mut c = Conn::open(addr).await;
+            while Instant::now() < until {
+                let t = Instant::now();
+                let r = c.get("/").await;
+                match (r.status, r.error()) {
+                    (200, _) => ok.push(t.elapsed()),
+                    (503, Some("overloaded")) => {
+                        shed += 1;
+                        // A shed client backs off a little, as a real one would.
+                        tokio::time::sleep(MS(20)).await;
+                    }
+                    other => panic!("unexpected answer {other:?}"),
+                }
+            }
+            (ok, shed)
+        }));
+    }
+    let (mut ok, mut shed) = (Vec::new(), 0);
+    for t in tasks {
+        let (o, s) = t.await.unwrap();
+        ok.extend(o);
+        shed += s;
+    }
+    ok.sort();
+    (ok, shed)
+}
+
+fn median(sorted: &[Duration]) -> Duration {
+    sorted[sorted.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_keeps_admitted_latency_bounded_when_the_upstream_capacity_halves() {
+    // The upstream serves 8 at a time, 100 ms each; 8 clients keep it busy. Then half its
+    // capacity goes (4 permits taken away). Without a bulkhead every request now queues
+    // inside the upstream and waits about twice as long; with `max_concurrent: 4` the
+    // gateway sheds what the upstream cannot take, and what it admits still takes about
+    // the service time.
+    const SERVICE: Duration = Duration::from_millis(100);
+    for bulkhead in [false, true] {
+        let (up, permits) = limited_upstream(8, SERVICE).await;
+        let concurrency = if bulkhead {
+            ", concurrency: {max_concurrent: 4, max_pending: 0}"
+        } else {
+            ""
+        };
+        let yaml = config(
+            &[],
+            &[route("r", "*", "/", "up", "5s", "")],
+            &[format!("{{name: up, endpoints: [\"{up}\"]{concurrency}}}")],
+        );
+        let g = start(&yaml).await;
+        let (before, _) = load(g.addr, 8, MS(600)).await;
+        assert!(
+            median(&before) < MS(180),
+            "full capacity, bulkhead={bulkhead}: median {:?}",
+            median(&before)
+        );
+        let _halved = permits.acquire_many(4).await.unwrap();
+        let (after, shed) = load(g.addr, 8, MS(1500)).await;
+        let m = median(&after);
+        if bulkhead {
+            assert!(m < MS(160), "admitted requests waited: median {m:?}");
+            assert!(shed > 0, "nothing was shed");
+            assert!(after.len() >= 20, "too little admitted: {}", after.len());
+        } else {
+            assert!(m >= MS(180), "no queueing without a bulkhead? median {m:?}");
+            assert_eq!(shed, 0);
+        }
+    }
 }
