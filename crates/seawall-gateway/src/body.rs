@@ -3,8 +3,10 @@
 //!
 //! - [`RequestBody`]: the client's body on its way upstream, bounded by the listener's
 //!   `body_read_timeout` and `max_body_bytes`. Its errors are classified
-//!   [`GatewayError`]s, so the pool can tell "the client stalled" (408) from "the upstream
-//!   broke" (502).
+//!   [`GatewayError`]s, so the pool can tell "the client stalled" (408) or "the client
+//!   sent malformed framing" (400) from "the upstream broke" (502). Its [`BodyProgress`]
+//!   tells whoever sees the deadline pass whether the gateway was waiting on the client
+//!   at that moment: then the client, not the upstream, was slow.
 //! - [`ResponseBody`]: what the client receives. It carries the request's context until the
 //!   last byte, so the request deadline also bounds body streaming, and the access log and
 //!   duration metric are written exactly once, when the body ends or is dropped (a drop
@@ -12,6 +14,10 @@
 
 use std::{
     pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
     task::{Context, Poll, ready},
     time::Duration,
 };
@@ -26,6 +32,35 @@ use tokio::time::{Instant, Sleep, sleep_until};
 
 use crate::{context::RequestContext, outcome};
 
+/// Where a request body stands, shared between the body (on its way upstream, inside the
+/// pool's connection) and the request's context.
+///
+/// Found by tests/policies_breaker.rs: a client that trickled its body until the route
+/// deadline got a 504 `deadline_exceeded` that the breaker, the balancer's latency
+/// estimate and outlier detection all counted against the upstream, so ten slow
+/// uploaders opened a healthy upstream's breaker for everyone. The deadline says nothing
+/// about the upstream when, as it passed, the gateway was waiting for the client's bytes.
+#[derive(Debug, Default)]
+pub struct BodyProgress(AtomicU8);
+
+const FLOWING: u8 = 0;
+const WAITING_ON_CLIENT: u8 = 1;
+const ENDED: u8 = 2;
+
+impl BodyProgress {
+    /// True while the body's reader waits for bytes the client has not sent yet.
+    pub fn waiting_on_client(&self) -> bool {
+        self.0.load(Ordering::Acquire) == WAITING_ON_CLIENT
+    }
+
+    fn set(&self, state: u8) {
+        // Most polls do not change it: skip the write (the cache line stays shared).
+        if self.0.load(Ordering::Relaxed) != state {
+            self.0.store(state, Ordering::Release);
+        }
+    }
+}
+
 pin_project! {
     /// The client's request body, with the listener's read timeout and size limit.
     pub struct RequestBody {
@@ -35,19 +70,54 @@ pin_project! {
         timeout: Sleep,
         timeout_value: Duration,
         remaining: u64,
+        progress: Arc<BodyProgress>,
     }
 }
 
 impl RequestBody {
     /// Wraps `inner`; the whole body must arrive by `deadline` and hold at most `limit` bytes.
-    pub fn new(inner: Incoming, deadline: Instant, timeout_value: Duration, limit: u64) -> Self {
+    /// `progress` follows it (see [`BodyProgress`]).
+    pub fn new(
+        inner: Incoming,
+        deadline: Instant,
+        timeout_value: Duration,
+        limit: u64,
+        progress: Arc<BodyProgress>,
+    ) -> Self {
         Self {
             inner,
             timeout: sleep_until(deadline),
             timeout_value,
             remaining: limit,
+            progress,
         }
     }
+}
+
+/// Classifies an error reading the client's body: malformed framing (a bad chunk size
+/// line, say) is the client's bad request, 400; anything else means the client went
+/// away mid-body, 499. (Found by probing with `zz\r\n` as a chunk size: it was logged and
+/// answered as `client_closed` to a client that was still connected.)
+fn client_body_error(error: hyper::Error) -> GatewayError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            )
+        {
+            return GatewayError::new(
+                ErrorKind::BadRequest,
+                format!("malformed request body: {io}"),
+            );
+        }
+        cause = current.source();
+    }
+    GatewayError::new(
+        ErrorKind::ClientClosed,
+        format!("client request body failed: {error}"),
+    )
 }
 
 impl HttpBody for RequestBody {
@@ -64,6 +134,7 @@ impl HttpBody for RequestBody {
                 if let Some(data) = frame.data_ref() {
                     let len = data.len() as u64;
                     if len > *this.remaining {
+                        this.progress.set(ENDED);
                         return Poll::Ready(Some(Err(Box::new(GatewayError::new(
                             ErrorKind::BodyTooLarge,
                             "request body exceeds max_body_bytes",
@@ -71,12 +142,21 @@ impl HttpBody for RequestBody {
                     }
                     *this.remaining -= len;
                 }
+                this.progress.set(FLOWING);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => {
+                this.progress.set(ENDED);
+                Poll::Ready(Some(Err(Box::new(client_body_error(e)))))
+            }
+            Poll::Ready(None) => {
+                this.progress.set(ENDED);
+                Poll::Ready(None)
+            }
             Poll::Pending => {
+                this.progress.set(WAITING_ON_CLIENT);
                 ready!(this.timeout.poll(cx));
+                this.progress.set(ENDED);
                 Poll::Ready(Some(Err(Box::new(GatewayError::new(
                     ErrorKind::BodyReadTimeout,
                     format!("request body not received within {:?}", this.timeout_value),
@@ -166,9 +246,14 @@ pin_project! {
             let this = this.project();
             if let Some(mut cx) = this.cx.take() {
                 // Dropped before the end: unless the body was complete anyway (HEAD, 204,
-                // or a body hyper knew was empty), the client went away.
+                // or a body hyper knew was empty), the client went away, or, past the
+                // deadline, stopped reading and had its connection closed by the guard.
                 if !this.inner.is_end_stream() {
-                    cx.fail(ErrorKind::ClientClosed, "client closed the connection before the response was complete");
+                    if Instant::now() >= cx.deadline {
+                        cx.fail(ErrorKind::DeadlineExceeded, "deadline passed while the client was not reading the response; connection closed");
+                    } else {
+                        cx.fail(ErrorKind::ClientClosed, "client closed the connection before the response was complete");
+                    }
                 }
                 outcome::finish(*cx);
             }

@@ -116,9 +116,19 @@ pub struct RequestContext {
     /// An upgrade's tunnel was handed to the connection (`crate::upgrade`): if the response
     /// does not leave as a 101 after all, the edge must take it back.
     pub tunnel_opened: bool,
+    /// Where the client's request body stands; `None` without a body.
+    pub client_body: Option<Arc<crate::body::BodyProgress>>,
 }
 
 impl RequestContext {
+    /// True when the gateway is waiting for request-body bytes the client has not sent:
+    /// a deadline passing now is the client's doing, not the upstream's.
+    pub fn waiting_on_client(&self) -> bool {
+        self.client_body
+            .as_ref()
+            .is_some_and(|p| p.waiting_on_client())
+    }
+
     /// Adds a policy decision to the debug trace, when there is one.
     pub fn trace_policy(
         &mut self,

@@ -99,6 +99,8 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
 
     let start = Instant::now();
     let budget = inbound_budget(&parts.headers).map_or(route.timeout, |b| b.min(route.timeout));
+    sh.conn.expect_done_by(start + budget);
+    let client_body = (!body.is_end_stream()).then(Arc::default);
     let cx = Box::new(RequestContext {
         route: route.clone(),
         listener: sh.listener.clone(),
@@ -120,6 +122,7 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         rate_limit: None,
         policy: Default::default(),
         tunnel_opened: false,
+        client_body: client_body.clone(),
     });
 
     let rejection = if found.is_none() {
@@ -140,13 +143,14 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         None
     };
 
-    let body: Body = if body.is_end_stream() {
-        Body::default()
-    } else {
-        let (timeout, limit) = settings.map_or((route.timeout, u64::MAX), |s| {
-            (s.body_read_timeout, s.max_body_bytes)
-        });
-        RequestBody::new(body, start + timeout, timeout, limit).boxed()
+    let body: Body = match client_body {
+        None => Body::default(),
+        Some(progress) => {
+            let (timeout, limit) = settings.map_or((route.timeout, u64::MAX), |s| {
+                (s.body_read_timeout, s.max_body_bytes)
+            });
+            RequestBody::new(body, start + timeout, timeout, limit, progress).boxed()
+        }
     };
     // Found by tests/disconnect.rs: hyper drops the handler future when the client goes
     // away before the response head. Without a guard the request then got no access log
@@ -288,6 +292,14 @@ async fn run_guarded(
                 );
                 (Err(e), i)
             }
+            // The client was still sending its body: its slowness, not the upstream's.
+            _ if cx.waiting_on_client() => (
+                Err(GatewayError::new(
+                    ErrorKind::BodyReadTimeout,
+                    "request deadline passed while the client was still sending the body",
+                )),
+                route.chain.len(),
+            ),
             _ => (
                 Err(GatewayError::new(
                     ErrorKind::DeadlineExceeded,

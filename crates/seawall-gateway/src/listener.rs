@@ -67,6 +67,10 @@ pub struct ConnState {
     pub draining: AtomicBool,
     /// Wakes the guard of a draining connection when its last request ends.
     wake: tokio::sync::Notify,
+    /// When every request in flight is overdue: the latest of their deadlines plus
+    /// [`STALL_GRACE`], in microseconds since `base`; `0` with none in flight, `u64::MAX`
+    /// while a tunnel runs (it has no deadline). See [`ConnState::expect_done_by`].
+    overdue_at: AtomicU64,
     /// An upgraded request's tunnel, waiting for hyper to hand the socket over; run by the
     /// connection's task once hyper is done with it (see [`ConnState::open_tunnel`]).
     tunnel: std::sync::Mutex<Option<Tunnel>>,
@@ -82,6 +86,16 @@ pub const TUNNEL_DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 const NONE: u64 = u64::MAX;
 
+/// How long past its requests' deadlines a connection may stay before it is closed: the
+/// requests' own deadline errors, when hyper does poll them, come first and are what
+/// gets reported. (The pool closes a stuck upstream connection after the same time, so
+/// both sides of a stalled exchange are released together.)
+pub const STALL_GRACE: Duration = seawall_pool::LEASE_GRACE;
+
+/// How long a draining connection whose last request finished may take to flush and
+/// close by itself (HTTP/2: the GOAWAY and the final frames) before its socket is shut.
+const FLUSH_GRACE: Duration = Duration::from_secs(1);
+
 impl ConnState {
     fn new(tls: bool) -> Self {
         Self {
@@ -94,6 +108,7 @@ impl ConnState {
             first_read: AtomicBool::new(true),
             draining: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
+            overdue_at: AtomicU64::new(0),
             tunnel: std::sync::Mutex::new(None),
         }
     }
@@ -105,6 +120,7 @@ impl ConnState {
     /// waits for it (at most [`TUNNEL_DRAIN_GRACE`]).
     pub fn open_tunnel(&self, tunnel: Tunnel) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.overdue_at.store(u64::MAX, Ordering::Release);
         let previous = self
             .tunnel
             .lock()
@@ -145,9 +161,28 @@ impl ConnState {
         self.head_started.store(NONE, Ordering::Release);
     }
 
+    /// The request just admitted must be over by `deadline`, its response body included.
+    ///
+    /// Why the connection tracks it: the request's own timers run only when hyper polls
+    /// the request, and hyper stops polling a response body while the client does not
+    /// read (a full socket on HTTP/1.1; a zero window on HTTP/2). Such a request would
+    /// hold its connection, and its upstream connection, past every deadline. The guard
+    /// closes a connection whose requests are *all* overdue by [`STALL_GRACE`]: the
+    /// latest deadline is kept, so a request that is still within its time is never cut
+    /// because an older one stalled.
+    pub fn expect_done_by(&self, deadline: Instant) {
+        let due = deadline.saturating_duration_since(self.base) + STALL_GRACE;
+        let due = u64::try_from(due.as_micros()).unwrap_or(NONE - 1);
+        self.overdue_at.fetch_max(due, Ordering::AcqRel);
+    }
+
     /// A response finished (or was abandoned).
     pub fn end_request(&self) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // (A request admitted between the decrement and this store loses its entry
+            // and is left to its own timers; the upstream side is still bounded by the
+            // pool's lease deadline.)
+            self.overdue_at.store(0, Ordering::Release);
             self.idle_since.store(self.now(), Ordering::Release);
             if self.is_draining() {
                 self.wake.notify_one();
@@ -197,7 +232,15 @@ impl ConnState {
         let tick = micros(watchdog_tick(s));
         let at = |t: u64| self.base + Duration::from_micros(t);
         if self.in_flight.load(Ordering::Acquire) > 0 {
-            // Requests in flight have their own deadlines.
+            // Requests in flight have their own deadlines, which hold while hyper polls
+            // them; past all of them (and the grace) nobody is reading.
+            let overdue = self.overdue_at.load(Ordering::Acquire);
+            if overdue != 0 && overdue != u64::MAX {
+                if now >= overdue {
+                    return Err(CloseReason::StalledPastDeadline);
+                }
+                return Ok(at((now + tick).min(overdue)));
+            }
             return Ok(at(now + tick));
         }
         let head = self.head_started.load(Ordering::Acquire);
@@ -229,6 +272,9 @@ impl ConnState {
 enum CloseReason {
     HeaderReadTimeout,
     IdleTimeout,
+    /// Every request in flight is past its deadline by [`STALL_GRACE`] (the client
+    /// stopped reading its responses).
+    StalledPastDeadline,
 }
 
 impl CloseReason {
@@ -236,6 +282,7 @@ impl CloseReason {
         match self {
             CloseReason::HeaderReadTimeout => "header_read_timeout",
             CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::StalledPastDeadline => "stalled_past_deadline",
         }
     }
 }
@@ -424,7 +471,9 @@ impl Connection {
                 return;
             }
         };
+        let (graceful, drain) = tokio::sync::oneshot::channel();
         let guard = Guard {
+            graceful,
             state: state.clone(),
             settings,
             socket,
@@ -434,7 +483,7 @@ impl Connection {
         };
         let Some(tls) = tls else {
             let guard = AbortOnDrop(tokio::spawn(guard.run()));
-            serve_http(&builder, stream, shared, &shutdown).await;
+            serve_http(&builder, stream, shared, &shutdown, drain).await;
             // `guard` is dropped here (or during unwinding, if this task panicked), which
             // stops it and closes its handle to the socket.
             drop(guard);
@@ -488,18 +537,25 @@ impl Connection {
         }
         state.ready();
         let guard = AbortOnDrop(tokio::spawn(guard.run()));
-        serve_http(&builder, stream, shared, &shutdown).await;
+        serve_http(&builder, stream, shared, &shutdown, drain).await;
         drop(guard);
     }
 }
 
 /// Serves HTTP on an established client connection until it closes, then runs the
 /// tunnel of an upgraded request, if one was answered with 101.
+///
+/// `drain` fires when the gateway shuts down: hyper's graceful shutdown then sends
+/// HTTP/2 a GOAWAY (HTTP/1.1: no more keep-alive), lets the requests in flight finish,
+/// flushes their last frames and closes. (Found by tests/listener.rs: closing the socket
+/// as soon as the last response body had been handed to hyper lost HTTP/2 frames hyper
+/// had not written yet, and sent no GOAWAY.)
 async fn serve_http<S>(
     builder: &auto::Builder<TokioExecutor>,
     stream: S,
     shared: ConnShared,
     shutdown: &CancellationToken,
+    drain: tokio::sync::oneshot::Receiver<()>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -512,7 +568,18 @@ async fn serve_http<S>(
     let svc = service_fn(move |req| edge::handle(req, shared.clone()));
     // With upgrades: after a 101 hyper hands the socket to the request's `OnUpgrade`
     // (which the tunnel awaits) and this future ends.
-    let _ = builder.serve_connection_with_upgrades(io, svc).await;
+    let conn = builder.serve_connection_with_upgrades(io, svc);
+    let mut conn = std::pin::pin!(conn);
+    // Biased: the connection is polled first, and the signal (a oneshot: no lock, no
+    // timer) only when the connection has nothing to do.
+    tokio::select! {
+        biased;
+        _ = conn.as_mut() => {}
+        Ok(()) = drain => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
     if let Some(tunnel) = state.take_tunnel() {
         tokio::select! {
             () = tunnel => {}
@@ -544,6 +611,8 @@ fn duplicate(stream: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> 
 /// Watches one client connection's timers and the shutdown signal, and closes the socket
 /// when one of them says so.
 struct Guard {
+    /// Tells the connection's task to shut down gracefully.
+    graceful: tokio::sync::oneshot::Sender<()>,
     state: Arc<ConnState>,
     settings: ListenerSettings,
     socket: std::net::TcpStream,
@@ -554,24 +623,47 @@ struct Guard {
 
 impl Guard {
     async fn run(self) {
+        let Guard {
+            graceful,
+            state,
+            settings,
+            socket,
+            metrics,
+            listener,
+            shutdown,
+        } = self;
+        let count = |reason: CloseReason| {
+            metrics
+                .downstream_closed
+                .get_or_create(&DownstreamCloseLabels {
+                    listener: listener.clone(),
+                    reason: reason.as_str().to_owned(),
+                })
+                .inc();
+        };
         tokio::select! {
-            reason = watchdog(&self.state, &self.settings) => {
-                self.metrics
-                    .downstream_closed
-                    .get_or_create(&DownstreamCloseLabels { listener: self.listener.clone(), reason: reason.as_str().to_owned() })
-                    .inc();
-            }
-            () = self.shutdown.cancelled() => {
-                // Graceful: responses in flight finish (HTTP/1.1 ones say `connection:
-                // close`), then the connection is closed.
-                self.state.draining.store(true, Ordering::Release);
-                while self.state.in_flight.load(Ordering::Acquire) > 0 {
-                    self.state.wake.notified().await;
+            reason = watchdog(&state, &settings) => count(reason),
+            () = shutdown.cancelled() => {
+                // Graceful: hyper stops taking requests (HTTP/2: GOAWAY), responses in
+                // flight finish (HTTP/1.1 ones say `connection: close`) and hyper closes
+                // the connection itself, which ends this task. The watchdog still cuts
+                // requests that stall past their deadline; once none is left, a
+                // connection that has not closed within FLUSH_GRACE is shut from here.
+                state.draining.store(true, Ordering::Release);
+                let _ = graceful.send(());
+                tokio::select! {
+                    () = async {
+                        while state.in_flight.load(Ordering::Acquire) > 0 {
+                            state.wake.notified().await;
+                        }
+                        tokio::time::sleep(FLUSH_GRACE).await;
+                    } => {}
+                    reason = watchdog(&state, &settings) => count(reason),
                 }
             }
         }
         // Ends hyper's pending read with EOF; it then closes the connection.
-        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        let _ = socket.shutdown(std::net::Shutdown::Both);
     }
 }
 

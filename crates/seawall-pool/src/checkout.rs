@@ -83,12 +83,12 @@ async fn checkout_from(
     }
     // Fast path: no waiter registration, one short lock.
     if let Some(conn) = endpoint.pop_idle(now) {
-        return Ok(Pooled::new(conn, endpoint, true));
+        return Ok(Pooled::new(conn, endpoint, true, deadline));
     }
     let slot = match endpoint.try_slot() {
         Some(slot) => slot,
         None => match wait(endpoint, now, deadline).await? {
-            Acquired::Idle(conn) => return Ok(Pooled::new(conn, endpoint, true)),
+            Acquired::Idle(conn) => return Ok(Pooled::new(conn, endpoint, true, deadline)),
             Acquired::Slot(slot) => slot,
         },
     };
@@ -97,7 +97,7 @@ async fn checkout_from(
         return Box::pin(multiplex::connect_auto(endpoint, slot, deadline)).await;
     }
     let conn = Box::pin(connection::connect(endpoint, slot, deadline)).await?;
-    Ok(Pooled::new(conn, endpoint, false))
+    Ok(Pooled::new(conn, endpoint, false, deadline))
 }
 
 enum Acquired {
@@ -178,6 +178,7 @@ impl Lease {
     /// reached `max_requests_per_connection` or `max_lifetime`.
     pub(crate) fn release(self) {
         let Lease { mut conn, in_use } = self;
+        conn.state.lease.disarm();
         if let Some(reason) = in_use.endpoint.retire_reason(&conn, Instant::now()) {
             conn.close(reason);
             return;
@@ -227,8 +228,10 @@ pub(crate) enum Leased {
 }
 
 impl Pooled {
-    fn new(mut conn: Conn, endpoint: &Arc<Endpoint>, reused: bool) -> Self {
+    fn new(mut conn: Conn, endpoint: &Arc<Endpoint>, reused: bool, deadline: Instant) -> Self {
         conn.on_drop = Some(CloseReason::Cancelled);
+        // The driver closes the connection if this lease outlives the request.
+        conn.state.lease.arm(endpoint.common.epoch, deadline);
         Self {
             lease: Leased::H1(Lease {
                 conn,
@@ -238,8 +241,13 @@ impl Pooled {
         }
     }
 
-    pub(crate) fn h1(conn: Conn, endpoint: &Arc<Endpoint>, reused: bool) -> Self {
-        Self::new(conn, endpoint, reused)
+    pub(crate) fn h1(
+        conn: Conn,
+        endpoint: &Arc<Endpoint>,
+        reused: bool,
+        deadline: Instant,
+    ) -> Self {
+        Self::new(conn, endpoint, reused, deadline)
     }
 
     pub(crate) fn h2(stream: H2Stream, reused: bool) -> Self {

@@ -31,12 +31,13 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use seawall_core::Body;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
 use crate::endpoint::Endpoint;
 use crate::error::PoolError;
+use crate::lease_timer::{Bounded, LeaseClock};
 use crate::metrics::CloseReason;
 use crate::pool::Common;
 use crate::tls::Handshake;
@@ -59,6 +60,10 @@ pub(crate) struct ConnState {
     /// `Endpoint::push_idle`, and written before the driver takes that lock, so a connection
     /// can never be pushed after its driver looked for it in the idle stack.
     finished: AtomicBool,
+    /// When the current lease must end (see `lease_timer`); watched by an HTTP/1.1 driver.
+    pub(crate) lease: LeaseClock,
+    /// Wakes an HTTP/1.1 driver when its handle is dropped: see [`Conn`]'s `Drop`.
+    kill: Notify,
 }
 
 impl ConnState {
@@ -71,6 +76,8 @@ impl ConnState {
             driver_failed: AtomicBool::new(false),
             parties_done: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
+            lease: LeaseClock::default(),
+            kill: Notify::new(),
         })
     }
 
@@ -167,6 +174,13 @@ impl Drop for Conn {
             self.state.record(reason);
         }
         self.state.party_done();
+        // Found by tests/pool.rs (a black-hole upstream): hyper ends a connection whose
+        // every `SendRequest` is gone only once its current exchange is over, and an
+        // exchange whose request-body write is blocked (the upstream stopped reading) is
+        // never over: the socket, the client's body behind it and the slot stayed for
+        // good. A dropped handle means nothing more will be sent or read, so the driver
+        // ends at once.
+        self.state.kill.notify_one();
     }
 }
 
@@ -345,16 +359,24 @@ where
 {
     tokio::spawn(async move {
         // The socket is closed when this select returns (the future owns it, and is
-        // dropped when the drain's grace period ends first).
+        // dropped when the drain's grace period ends first, when the handle is dropped, or
+        // when a lease outlives its deadline).
         let abort = state.common.abort.clone();
+        let epoch = state.common.epoch;
         tokio::select! {
-            result = driver => {
-                if let Err(error) = result {
+            result = Bounded::new(driver, &state.lease, epoch) => match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
                     tracing::debug!(endpoint = %slot.endpoint.addr, conn = state.id, %error, "Upstream connection failed.");
                     state.driver_failed.store(true, Ordering::Release);
                 }
-            }
+                Err(_expired) => {
+                    tracing::debug!(endpoint = %slot.endpoint.addr, conn = state.id, "Upstream connection still checked out past its request's deadline; closed.");
+                    state.record(CloseReason::LeaseExpired);
+                }
+            },
             () = abort.cancelled() => state.record(CloseReason::Shutdown),
+            () = state.kill.notified() => {}
         }
         // Order matters: mark finished before looking in the idle stack (see
         // `ConnState::finished`), so a dead connection never lingers there. Removing it

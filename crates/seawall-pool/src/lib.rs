@@ -34,6 +34,7 @@ mod dedicated;
 mod dns_pool;
 mod endpoint;
 mod error;
+mod lease_timer;
 mod metrics;
 mod multiplex;
 mod options;
@@ -52,6 +53,7 @@ pub use dns_pool::{
 };
 pub use endpoint::EndpointSnapshot;
 pub use error::{PoolError, SendError, classify};
+pub use lease_timer::LEASE_GRACE;
 pub use metrics::{CloseCounters, CloseReason, PhaseMetrics, PoolMetrics};
 pub use options::{Http2Settings, PoolOptions, Protocol};
 pub use pool::Pool;

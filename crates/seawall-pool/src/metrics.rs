@@ -40,11 +40,15 @@ pub enum CloseReason {
     /// An HTTP/2 keep-alive PING was not answered within `keep_alive_timeout`: the peer or
     /// the path to it is gone.
     PingTimeout,
+    /// It was still checked out [`crate::LEASE_GRACE`] after its request's deadline: a
+    /// response body nobody read (a client that stopped reading) or a request body the
+    /// upstream stopped taking. Closing it frees the slot the stuck exchange held.
+    LeaseExpired,
 }
 
 impl CloseReason {
     /// Every reason, in label order.
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::IdleTimeout,
         CloseReason::IdleCap,
         CloseReason::PeerClosed,
@@ -56,6 +60,7 @@ impl CloseReason {
         CloseReason::MaxRequests,
         CloseReason::Upgraded,
         CloseReason::PingTimeout,
+        CloseReason::LeaseExpired,
     ];
 
     /// The metric label value.
@@ -72,6 +77,7 @@ impl CloseReason {
             CloseReason::MaxRequests => "max_requests",
             CloseReason::Upgraded => "upgraded",
             CloseReason::PingTimeout => "ping_timeout",
+            CloseReason::LeaseExpired => "lease_expired",
         }
     }
 

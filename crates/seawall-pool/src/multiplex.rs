@@ -563,7 +563,7 @@ async fn connect_for_others(
             let stream = endpoint.h2.register(endpoint, conn, true);
             Ok(Pooled::h2(stream, false))
         }
-        Ok(Established::H1(conn)) => Ok(Pooled::h1(conn, endpoint, false)),
+        Ok(Established::H1(conn)) => Ok(Pooled::h1(conn, endpoint, false, deadline)),
         Err(error) => {
             // Only a failure of the endpoint is shared; one of this request (its deadline)
             // leaves the waiters to connect themselves.
@@ -594,7 +594,7 @@ pub(crate) async fn connect_auto(
     deadline: Instant,
 ) -> Result<Pooled, PoolError> {
     match connect(endpoint, slot, deadline).await? {
-        Established::H1(conn) => Ok(Pooled::h1(conn, endpoint, false)),
+        Established::H1(conn) => Ok(Pooled::h1(conn, endpoint, false, deadline)),
         Established::H2(conn) => {
             let stream = endpoint.h2.register(endpoint, conn, false);
             Ok(Pooled::h2(stream, false))

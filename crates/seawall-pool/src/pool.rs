@@ -39,6 +39,8 @@ pub(crate) struct Common {
     /// its connection. A token rather than a `Notify` because drivers spawned after the
     /// cancellation must see it too.
     pub(crate) abort: CancellationToken,
+    /// The origin of lease deadlines kept as integers (`lease_timer::LeaseClock`).
+    pub(crate) epoch: tokio::time::Instant,
 }
 
 impl Common {
@@ -136,6 +138,7 @@ impl Pool {
             next_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             abort: CancellationToken::new(),
+            epoch: tokio::time::Instant::now(),
         });
         let subs = endpoints
             .iter()

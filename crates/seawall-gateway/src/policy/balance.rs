@@ -25,7 +25,10 @@ use seawall_resilience::{
 };
 use tokio::time::Instant;
 
-use crate::metrics::{Metrics, UpstreamLabel, UpstreamReasonLabels};
+use crate::{
+    body::BodyProgress,
+    metrics::{Metrics, UpstreamLabel, UpstreamReasonLabels},
+};
 
 struct State {
     balancer: Balancer,
@@ -125,6 +128,7 @@ impl Picker {
                 index: 0,
                 started: now,
                 done: true,
+                client: None,
             });
         }
         let (index, events, ejected) = {
@@ -163,6 +167,7 @@ impl Picker {
             index,
             started: now,
             done: false,
+            client: None,
         })
     }
 
@@ -179,6 +184,10 @@ impl Picker {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn abandon(&self, index: usize) {
+        self.lock().balancer.abandon(index);
     }
 
     fn end(&self, index: usize, rtt: Duration, outcome: Option<(u16, Option<ErrorKind>)>) {
@@ -257,9 +266,26 @@ pub struct EndpointLease<'a> {
     index: usize,
     started: Instant,
     done: bool,
+    /// The request's body, if it has one: a try dropped while the gateway waited for
+    /// the client's bytes gives no latency sample (see `crate::body::BodyProgress`).
+    client: Option<Arc<BodyProgress>>,
 }
 
 impl EndpointLease<'_> {
+    /// Follows the request's body (see the `client` field).
+    pub fn watch_client(&mut self, progress: Option<&Arc<BodyProgress>>) {
+        self.client = progress.cloned();
+    }
+
+    /// The try ended on the client's side: it leaves the pending count, without a
+    /// latency sample or an outcome.
+    pub fn abandon(mut self) {
+        if !self.done {
+            self.done = true;
+            self.picker.abandon(self.index);
+        }
+    }
+
     /// The endpoint's index in the upstream (and pool).
     pub fn index(&self) -> usize {
         self.index
@@ -284,7 +310,12 @@ impl EndpointLease<'_> {
 
 impl Drop for EndpointLease<'_> {
     fn drop(&mut self) {
-        if !self.done {
+        if self.done {
+            return;
+        }
+        if self.client.as_ref().is_some_and(|p| p.waiting_on_client()) {
+            self.picker.abandon(self.index);
+        } else {
             // Dropped mid-try: end it for the pending count; no outcome for ejection.
             self.picker.end(self.index, self.started.elapsed(), None);
         }

@@ -12,7 +12,10 @@
 //! The mutex is held for one state-machine call (no await, no I/O inside); transitions are
 //! logged and counted after it is released.
 
-use std::{sync::Mutex, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use seawall_config::{BreakerConfig, OutcomeMatch};
@@ -23,7 +26,10 @@ use seawall_resilience::breaker::{
 };
 use tokio::time::Instant;
 
-use crate::metrics::{Metrics, TransitionLabels, UpstreamLabel};
+use crate::{
+    body::BodyProgress,
+    metrics::{Metrics, TransitionLabels, UpstreamLabel},
+};
 
 /// One upstream's breaker.
 pub struct UpstreamBreaker {
@@ -91,6 +97,7 @@ impl UpstreamBreaker {
                     admission: Some(admission),
                     started: now,
                     try_deadline,
+                    client: None,
                 })
             }
             Err(rejected) => {
@@ -181,9 +188,17 @@ pub struct BreakerPermit<'a> {
     admission: Option<Admission>,
     started: Instant,
     try_deadline: Instant,
+    /// The request's body, if it has one: a try dropped at its deadline while the
+    /// gateway still waited for the client's bytes is released, not counted.
+    client: Option<Arc<BodyProgress>>,
 }
 
 impl BreakerPermit<'_> {
+    /// Follows the request's body (see the `client` field).
+    pub fn watch_client(&mut self, progress: Option<&Arc<BodyProgress>>) {
+        self.client = progress.cloned();
+    }
+
     /// Records how the try ended: the response status, or the error kind it failed with.
     pub fn record(mut self, status: u16, kind: Option<ErrorKind>) {
         if let Some(admission) = self.admission.take() {
@@ -206,7 +221,8 @@ impl Drop for BreakerPermit<'_> {
             return;
         };
         let now = Instant::now();
-        if now >= self.try_deadline {
+        let clients_fault = self.client.as_ref().is_some_and(|p| p.waiting_on_client());
+        if now >= self.try_deadline && !clients_fault {
             let kind = ErrorKind::DeadlineExceeded;
             self.breaker.record(
                 admission,

@@ -170,7 +170,10 @@ pub async fn try_once(
     };
     let permit = match &upstream.breaker {
         Some(b) => match b.admit(Instant::now(), try_deadline) {
-            Ok(p) => Some(p),
+            Ok(mut p) => {
+                p.watch_client(cx.client_body.as_ref());
+                Some(p)
+            }
             Err(e) => return fail(e),
         },
         None => None,
@@ -188,7 +191,7 @@ pub async fn try_once(
         },
         None => None,
     };
-    let Some(lease) = upstream.picker.pick(avoid) else {
+    let Some(mut lease) = upstream.picker.pick(avoid) else {
         if let Some(p) = permit {
             p.release();
         }
@@ -197,6 +200,7 @@ pub async fn try_once(
             format!("upstream `{}` has no endpoints", upstream.name),
         ));
     };
+    lease.watch_client(cx.client_body.as_ref());
     let index = lease.index();
     if let Some(p) = picked {
         p.store(index, std::sync::atomic::Ordering::Relaxed);
@@ -221,6 +225,25 @@ pub async fn try_once(
         attempt(upstream, index, req, cx, &mut unsent).await
     };
     cx.deadline = request_deadline;
+    // A try that timed out while the gateway was still waiting for the client's body was
+    // slowed by the client: classified where it arises, so that no policy below counts it.
+    let result = match result {
+        Err(e)
+            if matches!(
+                e.kind,
+                ErrorKind::DeadlineExceeded | ErrorKind::ResponseHeaderTimeout
+            ) && cx.waiting_on_client() =>
+        {
+            Err(GatewayError::new(
+                ErrorKind::BodyReadTimeout,
+                format!(
+                    "{}, while the client was still sending the request body",
+                    e.detail
+                ),
+            ))
+        }
+        other => other,
+    };
     let (status, kind) = match &result {
         Ok(resp) => (resp.status().as_u16(), None),
         Err(e) => (e.kind.status().as_u16(), Some(e.kind)),
@@ -252,7 +275,7 @@ pub async fn try_once(
         if let Some(p) = permit {
             p.release();
         }
-        drop(lease);
+        lease.abandon();
     } else {
         if let Some(p) = permit {
             p.record(status, kind);

@@ -61,6 +61,14 @@ impl Balancer {
         }
     }
 
+    /// A request to endpoint `index` ended without saying anything about the endpoint's
+    /// latency (it failed on the client's side): it only leaves the pending count.
+    pub fn abandon(&mut self, index: usize) {
+        if let Balancer::PeakEwma(b) = self {
+            b.abandon(index);
+        }
+    }
+
     /// A request to endpoint `index` ended after `rtt` (response head received, or failed).
     pub fn end(&mut self, index: usize, rtt: Duration, now: Instant) {
         if let Balancer::PeakEwma(b) = self {

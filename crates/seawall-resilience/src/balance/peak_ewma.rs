@@ -141,6 +141,14 @@ impl PeakEwma {
         }
     }
 
+    /// A request to endpoint `index` ended with no latency sample (out-of-range indices
+    /// are ignored).
+    pub fn abandon(&mut self, index: usize) {
+        if let Some(e) = self.endpoints.get_mut(index) {
+            e.pending = e.pending.saturating_sub(1);
+        }
+    }
+
     /// A request to endpoint `index` ended after `rtt`; folds the sample in.
     pub fn end(&mut self, index: usize, rtt: Duration, now: Instant) {
         let tau = self.settings.decay.as_secs_f64();
