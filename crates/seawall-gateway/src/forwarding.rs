@@ -1,7 +1,8 @@
 //! Header hygiene between client and upstream (RFC 9110 §7.6.1).
 //!
 //! Hop-by-hop headers describe one connection and must not cross the gateway: the fixed
-//! set, plus every header the `Connection` header names. The gateway adds
+//! set, plus every header the `Connection` header names, except `Host`, `Content-Length`
+//! and the gateway's own headers, which `Connection` cannot remove. The gateway adds
 //! `x-forwarded-for` / `x-forwarded-proto`, rewrites the target to origin-form (so an
 //! absolute-form target never chooses the upstream), and forwards the request's remaining
 //! time budget so the next hop can honour it.
@@ -33,7 +34,25 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     header::PROXY_AUTHENTICATE,
 ];
 
-/// Removes hop-by-hop headers, including those named by `Connection`.
+/// Names a `Connection` header cannot remove, in either direction. RFC 9110 §7.6.1 lets a
+/// sender mark its own fields as hop-by-hop, but these are not the sender's to withdraw:
+/// `Host`, which HTTP/1.1 requires and the route was chosen on (`Connection: host` would
+/// send the upstream a request for no virtual host, or for its default one);
+/// `Content-Length`, the framing the gateway's HTTP layer decides; and the headers the
+/// gateway itself owns: `x-request-id` (set by the `request_id` layer *before* this runs),
+/// `x-forwarded-*` and the deadline headers. Lowercase: tokens are compared ignoring case.
+const NOT_LISTABLE: [&str; 7] = [
+    "host",
+    "content-length",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    SEAWALL_TIMEOUT_MS,
+    GRPC_TIMEOUT,
+];
+
+/// Removes hop-by-hop headers, including those named by `Connection` (except the
+/// [`NOT_LISTABLE`] ones).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none, or only `Connection: keep-alive` (nginx and many servers
     // send it on every response): find which fixed names are present in one pass over the
@@ -56,7 +75,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for value in headers.get_all(header::CONNECTION) {
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',').map(str::trim) {
-            if token.eq_ignore_ascii_case("keep-alive") || token.eq_ignore_ascii_case("close") {
+            if token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("close")
+                || NOT_LISTABLE.iter().any(|n| token.eq_ignore_ascii_case(n))
+            {
                 continue;
             }
             if let Ok(name) = HeaderName::try_from(token) {
@@ -315,6 +337,26 @@ mod tests {
         );
         assert_eq!(bare.uri(), "https://127.0.0.1:9000/");
         assert!(!bare.headers().contains_key(header::TE));
+    }
+
+    #[test]
+    fn connection_cannot_list_host_framing_or_the_gateways_own_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static(
+                "close, Host, content-length, X-Request-Id, x-forwarded-for, x-forwarded-proto, seawall-timeout-ms, grpc-timeout, x-hop",
+            ),
+        );
+        for name in NOT_LISTABLE.iter().chain(&["x-hop"]) {
+            h.insert(*name, HeaderValue::from_static("1"));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        let mut want = NOT_LISTABLE.to_vec();
+        want.sort_unstable();
+        assert_eq!(left, want, "{h:?}");
     }
 
     #[test]

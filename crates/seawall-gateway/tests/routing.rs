@@ -1,7 +1,8 @@
 //! Routing and header hygiene: host (exact, `*.suffix`, `*`) and longest-prefix selection,
 //! 404 for unmatched requests, absolute-form targets never choosing the upstream, CONNECT
-//! refused, hop-by-hop and debug headers not forwarded, `x-forwarded-*` added, and request
-//! bodies streamed to the upstream intact.
+//! refused, hop-by-hop and debug headers not forwarded (but `Connection` cannot name `Host`
+//! or the gateway's own headers away), `x-forwarded-*` added, and request bodies streamed
+//! to the upstream intact.
 
 mod support;
 
@@ -253,4 +254,30 @@ async fn every_prior_x_forwarded_for_value_is_kept() {
         ["10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1"],
         "{echo:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cannot_strip_host_or_the_gateways_own_headers() {
+    let sim = sim().await;
+    let yaml = config(
+        &[],
+        &[route("r", "*", "/", "up", "10s", "request_id")],
+        &[upstream("up", &[sim.local_addr()], "", "")],
+    );
+    let g = start(&yaml).await;
+    let raw = raw_exchange(
+        g.addr,
+        b"GET /echo HTTP/1.1\r\nHost: test.local\r\nConnection: close, host, x-request-id, x-forwarded-for, x-forwarded-proto, seawall-timeout-ms, x-hop\r\nx-request-id: trace-1\r\nx-hop: 1\r\n\r\n",
+        MS(3000),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let echo = json_in(&raw);
+    assert_eq!(echo.header_values("host"), ["test.local"], "{echo:?}");
+    assert_eq!(echo.header("x-request-id"), Some("trace-1"), "{echo:?}");
+    assert_eq!(echo.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(echo.header("x-forwarded-proto"), Some("http"));
+    assert!(echo.header("seawall-timeout-ms").is_some(), "{echo:?}");
+    // Any other listed header is still hop-by-hop.
+    assert_eq!(echo.header("x-hop"), None, "{echo:?}");
 }
