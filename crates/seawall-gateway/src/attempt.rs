@@ -37,7 +37,7 @@ use tokio::{
 use crate::{
     body::Outgoing,
     context::{RequestContext, TraceEntry, UpstreamUse},
-    forwarding::{accepts_trailers, into_http2, prepare_upstream_request, strip_hop_by_hop},
+    forwarding::{accepts_trailers, into_http2, prepare_client_response, prepare_upstream_request},
     runtime::Upstream,
 };
 
@@ -156,7 +156,7 @@ async fn attempt_inner(
         *unsent = e.unsent_request.take();
         GatewayError::new(e.kind, e.to_string())
     })?;
-    strip_hop_by_hop(resp.headers_mut());
+    prepare_client_response(resp.headers_mut());
     Ok(resp.map(|body| Outgoing::Upstream { body }))
 }
 

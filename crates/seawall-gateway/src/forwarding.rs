@@ -2,7 +2,8 @@
 //!
 //! Hop-by-hop headers describe one connection and must not cross the gateway: the fixed
 //! set, plus every header the `Connection` header names, except `Host`, `Content-Length`
-//! and the gateway's own headers, which `Connection` cannot remove. The gateway adds
+//! and the gateway's own headers, which `Connection` cannot remove. A response that has
+//! both `Transfer-Encoding` and `Content-Length` loses the length. The gateway adds
 //! `x-forwarded-for` / `x-forwarded-proto`, rewrites the target to origin-form (so an
 //! absolute-form target never chooses the upstream), and forwards the request's remaining
 //! time budget so the next hop can honour it.
@@ -92,6 +93,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
+}
+
+/// Readies an upstream response head for the client: hop-by-hop headers go, and so does
+/// `Content-Length` when the upstream also sent `Transfer-Encoding`. hyper then read the
+/// body by its transfer coding (which overrides the length, RFC 9112 §6.3), and an
+/// intermediary that forwards such a message must drop the length first: passed on, it
+/// describes a body the client never gets (a truncated response and an aborted
+/// connection). Looked at before stripping, which removes `Transfer-Encoding`.
+pub fn prepare_client_response(headers: &mut HeaderMap) {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    strip_hop_by_hop(headers);
 }
 
 /// Puts back the two headers of an HTTP/1.1 protocol upgrade after `strip_hop_by_hop`:
@@ -357,6 +371,33 @@ mod tests {
         let mut want = NOT_LISTABLE.to_vec();
         want.sort_unstable();
         assert_eq!(left, want, "{h:?}");
+    }
+
+    #[test]
+    fn a_response_with_transfer_encoding_loses_its_content_length() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("50"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        prepare_client_response(&mut h);
+        assert_eq!(
+            h.keys().collect::<Vec<_>>(),
+            [header::CONTENT_TYPE],
+            "{h:?}"
+        );
+
+        // Without a transfer coding the length is the framing, and stays.
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("content-length"),
+        );
+        prepare_client_response(&mut h);
+        assert_eq!(h[header::CONTENT_LENGTH], "5");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Routing and header hygiene: host (exact, `*.suffix`, `*`) and longest-prefix selection,
 //! 404 for unmatched requests, absolute-form targets never choosing the upstream, CONNECT
 //! refused, hop-by-hop and debug headers not forwarded (but `Connection` cannot name `Host`
-//! or the gateway's own headers away), `x-forwarded-*` added, and request bodies streamed
-//! to the upstream intact.
+//! or the gateway's own headers away), `x-forwarded-*` added, request bodies streamed to
+//! the upstream intact, and an upstream response with both `Content-Length` and chunked
+//! framing passed on without the length.
 
 mod support;
 
@@ -280,4 +281,29 @@ async fn connection_cannot_strip_host_or_the_gateways_own_headers() {
     assert!(echo.header("seawall-timeout-ms").is_some(), "{echo:?}");
     // Any other listed header is still hop-by-hop.
     assert_eq!(echo.header("x-hop"), None, "{echo:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_response_with_content_length_and_chunked_reaches_the_client_intact() {
+    let (up, seen) = raw_server(
+        Duration::ZERO,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    let yaml = config(
+        &[],
+        &[route("r", "*", "/", "up", "10s", "")],
+        &[upstream("up", &[up], "", "")],
+    );
+    let g = start(&yaml).await;
+    let mut c = Conn::open(g.addr).await;
+    for _ in 0..2 {
+        let r = c.get("/clte").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.error(), None);
+        assert_eq!(&r.body[..], b"hello");
+        assert_ne!(r.header("content-length"), Some("50"), "{:?}", r.headers);
+    }
+    assert!(!c.is_closed(), "the client connection stays usable");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
