@@ -94,6 +94,7 @@ async fn attempt_inner(
         cx.client,
         cx.conn.is_tls(),
         cx.deadline.saturating_duration_since(now),
+        pooled.endpoint(),
     );
     if h2 {
         let scheme = if upstream.tls.is_some() {

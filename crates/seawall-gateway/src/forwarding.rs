@@ -131,8 +131,8 @@ pub fn accepts_trailers(headers: &HeaderMap) -> bool {
 
 /// Turns a prepared request (origin form, `Host`) into what an HTTP/2 upstream needs
 /// (RFC 9113 §8.3.1): scheme and authority in the URI, which hyper sends as `:scheme` and
-/// `:authority`, and no `Host`. The authority is the `Host` the client sent, else the
-/// endpoint's address. `te: trailers` is put back when the client sent it: it is the one
+/// `:authority`, and no `Host`. The authority is the request's `Host` (the one the route
+/// was chosen on, unless a layer rewrote it), else the endpoint's address. `te: trailers` is put back when the client sent it: it is the one
 /// `TE` value HTTP/2 allows, and gRPC servers require it.
 pub fn into_http2(
     req: &mut Request<Body>,
@@ -163,26 +163,29 @@ pub fn into_http2(
 }
 
 /// Turns a client request into the request sent upstream. `tls`: the client connected over
-/// TLS, so `x-forwarded-proto` says `https`.
+/// TLS, so `x-forwarded-proto` says `https`. `endpoint`: the address it goes to, the `Host`
+/// of last resort.
+///
+/// `crate::edge` has already made the request's `Host` the authority its route was chosen
+/// on. A request without one (HTTP/1.0 may omit it, a layer may remove it) gets the URI
+/// authority, else the endpoint's address: HTTP/1.1 to the upstream requires a `Host`.
 pub fn prepare_upstream_request(
     req: &mut Request<Body>,
     client: SocketAddr,
     tls: bool,
     budget: Duration,
+    endpoint: SocketAddr,
 ) {
     let grpc = is_grpc(req.headers());
     let had_grpc_timeout = req.headers().contains_key(GRPC_TIMEOUT);
-    // HTTP/2 clients send the authority in the URI, not in Host; the upstream speaks HTTP/1.1
-    // and needs Host.
-    let host = if req.headers().contains_key(header::HOST) {
-        None
-    } else {
-        req.uri()
-            .authority()
-            .and_then(|a| HeaderValue::try_from(a.as_str()).ok())
-    };
-    if let Some(v) = host {
-        req.headers_mut().insert(header::HOST, v);
+    if !req.headers().contains_key(header::HOST) {
+        let host = match req.uri().authority() {
+            Some(a) => HeaderValue::try_from(a.as_str()).ok(),
+            None => HeaderValue::try_from(endpoint.to_string()).ok(),
+        };
+        if let Some(v) = host {
+            req.headers_mut().insert(header::HOST, v);
+        }
     }
     let origin_form = req
         .uri()
@@ -326,6 +329,7 @@ mod tests {
             "10.0.0.1:5000".parse().unwrap(),
             false,
             Duration::from_secs(1),
+            "127.0.0.1:9000".parse().unwrap(),
         );
         assert!(
             !req.headers().contains_key(header::TE),
@@ -398,6 +402,24 @@ mod tests {
         );
         prepare_client_response(&mut h);
         assert_eq!(h[header::CONTENT_LENGTH], "5");
+    }
+
+    #[test]
+    fn a_request_without_host_gets_one_for_the_upstream() {
+        let endpoint = "10.1.2.3:8080".parse().unwrap();
+        let client = "127.0.0.1:5000".parse().unwrap();
+        let mut req = Request::get("/x").body(Body::default()).unwrap();
+        *req.version_mut() = Version::HTTP_10;
+        prepare_upstream_request(&mut req, client, false, Duration::from_secs(1), endpoint);
+        assert_eq!(req.headers()[header::HOST], "10.1.2.3:8080");
+        assert_eq!(req.version(), Version::HTTP_11);
+
+        let mut req = Request::get("http://b.example/x")
+            .body(Body::default())
+            .unwrap();
+        prepare_upstream_request(&mut req, client, false, Duration::from_secs(1), endpoint);
+        assert_eq!(req.headers()[header::HOST], "b.example");
+        assert_eq!(req.uri(), "/x");
     }
 
     #[test]

@@ -197,6 +197,7 @@ async fn exchange(
         cx.client,
         cx.conn.is_tls(),
         cx.deadline.saturating_duration_since(now),
+        conn.endpoint(),
     );
     if let Some(protocol) = protocol {
         restore_upgrade(req.headers_mut(), protocol);
