@@ -37,7 +37,7 @@ use tokio::{
 use crate::{
     body::Outgoing,
     context::{RequestContext, TraceEntry, UpstreamUse},
-    forwarding::{accepts_trailers, into_http2, prepare_upstream_request, strip_hop_by_hop},
+    forwarding::{accepts_trailers, into_http2, prepare_client_response, prepare_upstream_request},
     runtime::Upstream,
 };
 
@@ -94,6 +94,7 @@ async fn attempt_inner(
         cx.client,
         cx.conn.is_tls(),
         cx.deadline.saturating_duration_since(now),
+        pooled.endpoint(),
     );
     if h2 {
         let scheme = if upstream.tls.is_some() {
@@ -156,7 +157,7 @@ async fn attempt_inner(
         *unsent = e.unsent_request.take();
         GatewayError::new(e.kind, e.to_string())
     })?;
-    strip_hop_by_hop(resp.headers_mut());
+    prepare_client_response(resp.headers_mut());
     Ok(resp.map(|body| Outgoing::Upstream { body }))
 }
 

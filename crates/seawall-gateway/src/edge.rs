@@ -5,7 +5,10 @@
 //! 1. take a config snapshot (`Arc<Runtime>`): the request finishes on the config it started
 //!    with, whatever reloads happen meanwhile;
 //! 2. strip `seawall-debug` and check its token, before anything could forward it;
-//! 3. route (404 when nothing matches; the target's authority never picks an upstream);
+//! 3. check the request's one authority (400 for a missing, repeated, empty or invalid
+//!    `Host`, an authority-form target, or `*` outside `OPTIONS`), route on it (404 when
+//!    nothing matches; the target's authority picks a route, never an upstream) and make it
+//!    the `Host` that goes upstream;
 //! 4. compute the one deadline = min(route timeout, inbound `grpc-timeout` /
 //!    `seawall-timeout-ms`);
 //! 5. run the chain and the upstream attempt under that deadline, inside `catch_unwind`:
@@ -33,7 +36,7 @@ use crate::{
     listener::ConnState,
     middleware::debug::{SEAWALL_DEBUG, token_matches},
     policy::{self, breaker::retry_after_secs},
-    routing::request_host,
+    routing::{request_authority, routing_host},
     runtime::{Route, Runtime},
     upgrade,
 };
@@ -87,11 +90,27 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         });
 
     let listener = rt.listener(&sh.listener);
-    let found = listener.and_then(|l| {
-        l.router
-            .find(request_host(&parts.uri, &parts.headers), parts.uri.path())
-            .cloned()
-    });
+    let authority = request_authority(version, &parts.uri, &parts.headers);
+    let found = match authority {
+        Ok(authority) => listener.and_then(|l| {
+            l.router
+                .find(routing_host(authority), parts.uri.path())
+                .cloned()
+        }),
+        // A request with a bad Host takes no route's policy: it is answered as unmatched.
+        Err(_) => None,
+    };
+    let host_error = authority.err();
+    if host_error.is_none()
+        && let Some(authority) = parts.uri.authority()
+    {
+        // The route was chosen on this authority, so it is the Host the upstream (and every
+        // layer) sees, in place of whatever `Host` the client also sent (RFC 9112 §3.2.2).
+        // An authority is always a valid header value.
+        if let Ok(host) = http::HeaderValue::from_str(authority.as_str()) {
+            parts.headers.insert(header::HOST, host);
+        }
+    }
     let route = found
         .clone()
         .unwrap_or_else(|| listener.map_or_else(|| sh.fallback.clone(), |l| l.unmatched.clone()));
@@ -125,7 +144,11 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         client_body: client_body.clone(),
     });
 
-    let rejection = if found.is_none() {
+    let rejection = if let Some(e) = host_error {
+        Some(GatewayError::new(ErrorKind::BadRequest, e.detail()))
+    } else if let Some(detail) = target_form_error(&parts.method, &parts.uri) {
+        Some(GatewayError::new(ErrorKind::BadRequest, detail))
+    } else if found.is_none() {
         Some(GatewayError::from(ErrorKind::NoRoute))
     } else if parts.method == Method::CONNECT {
         Some(GatewayError::new(
@@ -347,6 +370,22 @@ async fn run(
             (result, route.chain.len())
         }
         ChainOutcome::Respond(i, resp) => (Ok(resp.map(|body| Outgoing::Local { body })), i),
+    }
+}
+
+/// Request targets that only `CONNECT` and `OPTIONS` may use (RFC 9112 §3.2.3, §3.2.4):
+/// authority-form (`GET example.com:80`), which would otherwise be forwarded as `GET /`,
+/// and asterisk-form (`GET *`). `OPTIONS *` is forwarded as it is, to the route for `/`.
+/// (`CONNECT` passes here, to be refused with its own reason.)
+fn target_form_error(method: &Method, uri: &http::Uri) -> Option<&'static str> {
+    if method == Method::CONNECT {
+        None
+    } else if uri.scheme().is_none() && uri.authority().is_some() {
+        Some("authority-form target is only for CONNECT")
+    } else if uri.path() == "*" && method != Method::OPTIONS {
+        Some("asterisk-form target (*) is only for OPTIONS")
+    } else {
+        None
     }
 }
 

@@ -1,7 +1,9 @@
 //! Header hygiene between client and upstream (RFC 9110 §7.6.1).
 //!
 //! Hop-by-hop headers describe one connection and must not cross the gateway: the fixed
-//! set, plus every header the `Connection` header names. The gateway adds
+//! set, plus every header the `Connection` header names, except `Host`, `Content-Length`
+//! and the gateway's own headers, which `Connection` cannot remove. A response that has
+//! both `Transfer-Encoding` and `Content-Length` loses the length. The gateway adds
 //! `x-forwarded-for` / `x-forwarded-proto`, rewrites the target to origin-form (so an
 //! absolute-form target never chooses the upstream), and forwards the request's remaining
 //! time budget so the next hop can honour it.
@@ -33,7 +35,25 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     header::PROXY_AUTHENTICATE,
 ];
 
-/// Removes hop-by-hop headers, including those named by `Connection`.
+/// Names a `Connection` header cannot remove, in either direction. RFC 9110 §7.6.1 lets a
+/// sender mark its own fields as hop-by-hop, but these are not the sender's to withdraw:
+/// `Host`, which HTTP/1.1 requires and the route was chosen on (`Connection: host` would
+/// send the upstream a request for no virtual host, or for its default one);
+/// `Content-Length`, the framing the gateway's HTTP layer decides; and the headers the
+/// gateway itself owns: `x-request-id` (set by the `request_id` layer *before* this runs),
+/// `x-forwarded-*` and the deadline headers. Lowercase: tokens are compared ignoring case.
+const NOT_LISTABLE: [&str; 7] = [
+    "host",
+    "content-length",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    SEAWALL_TIMEOUT_MS,
+    GRPC_TIMEOUT,
+];
+
+/// Removes hop-by-hop headers, including those named by `Connection` (except the
+/// [`NOT_LISTABLE`] ones).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none, or only `Connection: keep-alive` (nginx and many servers
     // send it on every response): find which fixed names are present in one pass over the
@@ -56,7 +76,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for value in headers.get_all(header::CONNECTION) {
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',').map(str::trim) {
-            if token.eq_ignore_ascii_case("keep-alive") || token.eq_ignore_ascii_case("close") {
+            if token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("close")
+                || NOT_LISTABLE.iter().any(|n| token.eq_ignore_ascii_case(n))
+            {
                 continue;
             }
             if let Ok(name) = HeaderName::try_from(token) {
@@ -70,6 +93,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
+}
+
+/// Readies an upstream response head for the client: hop-by-hop headers go, and so does
+/// `Content-Length` when the upstream also sent `Transfer-Encoding`. hyper then read the
+/// body by its transfer coding (which overrides the length, RFC 9112 §6.3), and an
+/// intermediary that forwards such a message must drop the length first: passed on, it
+/// describes a body the client never gets (a truncated response and an aborted
+/// connection). Looked at before stripping, which removes `Transfer-Encoding`.
+pub fn prepare_client_response(headers: &mut HeaderMap) {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    strip_hop_by_hop(headers);
 }
 
 /// Puts back the two headers of an HTTP/1.1 protocol upgrade after `strip_hop_by_hop`:
@@ -95,8 +131,8 @@ pub fn accepts_trailers(headers: &HeaderMap) -> bool {
 
 /// Turns a prepared request (origin form, `Host`) into what an HTTP/2 upstream needs
 /// (RFC 9113 §8.3.1): scheme and authority in the URI, which hyper sends as `:scheme` and
-/// `:authority`, and no `Host`. The authority is the `Host` the client sent, else the
-/// endpoint's address. `te: trailers` is put back when the client sent it: it is the one
+/// `:authority`, and no `Host`. The authority is the request's `Host` (the one the route
+/// was chosen on, unless a layer rewrote it), else the endpoint's address. `te: trailers` is put back when the client sent it: it is the one
 /// `TE` value HTTP/2 allows, and gRPC servers require it.
 pub fn into_http2(
     req: &mut Request<Body>,
@@ -127,26 +163,29 @@ pub fn into_http2(
 }
 
 /// Turns a client request into the request sent upstream. `tls`: the client connected over
-/// TLS, so `x-forwarded-proto` says `https`.
+/// TLS, so `x-forwarded-proto` says `https`. `endpoint`: the address it goes to, the `Host`
+/// of last resort.
+///
+/// `crate::edge` has already made the request's `Host` the authority its route was chosen
+/// on. A request without one (HTTP/1.0 may omit it, a layer may remove it) gets the URI
+/// authority, else the endpoint's address: HTTP/1.1 to the upstream requires a `Host`.
 pub fn prepare_upstream_request(
     req: &mut Request<Body>,
     client: SocketAddr,
     tls: bool,
     budget: Duration,
+    endpoint: SocketAddr,
 ) {
     let grpc = is_grpc(req.headers());
     let had_grpc_timeout = req.headers().contains_key(GRPC_TIMEOUT);
-    // HTTP/2 clients send the authority in the URI, not in Host; the upstream speaks HTTP/1.1
-    // and needs Host.
-    let host = if req.headers().contains_key(header::HOST) {
-        None
-    } else {
-        req.uri()
-            .authority()
-            .and_then(|a| HeaderValue::try_from(a.as_str()).ok())
-    };
-    if let Some(v) = host {
-        req.headers_mut().insert(header::HOST, v);
+    if !req.headers().contains_key(header::HOST) {
+        let host = match req.uri().authority() {
+            Some(a) => HeaderValue::try_from(a.as_str()).ok(),
+            None => HeaderValue::try_from(endpoint.to_string()).ok(),
+        };
+        if let Some(v) = host {
+            req.headers_mut().insert(header::HOST, v);
+        }
     }
     let origin_form = req
         .uri()
@@ -290,6 +329,7 @@ mod tests {
             "10.0.0.1:5000".parse().unwrap(),
             false,
             Duration::from_secs(1),
+            "127.0.0.1:9000".parse().unwrap(),
         );
         assert!(
             !req.headers().contains_key(header::TE),
@@ -315,6 +355,71 @@ mod tests {
         );
         assert_eq!(bare.uri(), "https://127.0.0.1:9000/");
         assert!(!bare.headers().contains_key(header::TE));
+    }
+
+    #[test]
+    fn connection_cannot_list_host_framing_or_the_gateways_own_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static(
+                "close, Host, content-length, X-Request-Id, x-forwarded-for, x-forwarded-proto, seawall-timeout-ms, grpc-timeout, x-hop",
+            ),
+        );
+        for name in NOT_LISTABLE.iter().chain(&["x-hop"]) {
+            h.insert(*name, HeaderValue::from_static("1"));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        let mut want = NOT_LISTABLE.to_vec();
+        want.sort_unstable();
+        assert_eq!(left, want, "{h:?}");
+    }
+
+    #[test]
+    fn a_response_with_transfer_encoding_loses_its_content_length() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("50"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        prepare_client_response(&mut h);
+        assert_eq!(
+            h.keys().collect::<Vec<_>>(),
+            [header::CONTENT_TYPE],
+            "{h:?}"
+        );
+
+        // Without a transfer coding the length is the framing, and stays.
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("content-length"),
+        );
+        prepare_client_response(&mut h);
+        assert_eq!(h[header::CONTENT_LENGTH], "5");
+    }
+
+    #[test]
+    fn a_request_without_host_gets_one_for_the_upstream() {
+        let endpoint = "10.1.2.3:8080".parse().unwrap();
+        let client = "127.0.0.1:5000".parse().unwrap();
+        let mut req = Request::get("/x").body(Body::default()).unwrap();
+        *req.version_mut() = Version::HTTP_10;
+        prepare_upstream_request(&mut req, client, false, Duration::from_secs(1), endpoint);
+        assert_eq!(req.headers()[header::HOST], "10.1.2.3:8080");
+        assert_eq!(req.version(), Version::HTTP_11);
+
+        let mut req = Request::get("http://b.example/x")
+            .body(Body::default())
+            .unwrap();
+        prepare_upstream_request(&mut req, client, false, Duration::from_secs(1), endpoint);
+        assert_eq!(req.headers()[header::HOST], "b.example");
+        assert_eq!(req.uri(), "/x");
     }
 
     #[test]

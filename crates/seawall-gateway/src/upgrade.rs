@@ -51,7 +51,9 @@ use tokio::{
 use crate::{
     body::Outgoing,
     context::{RequestContext, UpstreamUse},
-    forwarding::{prepare_upstream_request, restore_upgrade, strip_hop_by_hop},
+    forwarding::{
+        prepare_client_response, prepare_upstream_request, restore_upgrade, strip_hop_by_hop,
+    },
     runtime::Upstream,
 };
 
@@ -157,7 +159,7 @@ async fn gated_exchange(
 
 /// A refused upgrade: an ordinary response, whose connection closes once the body is done.
 fn refused(mut resp: Response<Incoming>) -> Response<Outgoing> {
-    strip_hop_by_hop(resp.headers_mut());
+    prepare_client_response(resp.headers_mut());
     resp.map(|body| Outgoing::Local {
         body: body
             .map_err(|e| {
@@ -195,6 +197,7 @@ async fn exchange(
         cx.client,
         cx.conn.is_tls(),
         cx.deadline.saturating_duration_since(now),
+        conn.endpoint(),
     );
     if let Some(protocol) = protocol {
         restore_upgrade(req.headers_mut(), protocol);

@@ -1,7 +1,9 @@
 //! Routing and header hygiene: host (exact, `*.suffix`, `*`) and longest-prefix selection,
 //! 404 for unmatched requests, absolute-form targets never choosing the upstream, CONNECT
-//! refused, hop-by-hop and debug headers not forwarded, `x-forwarded-*` added, and request
-//! bodies streamed to the upstream intact.
+//! refused, hop-by-hop and debug headers not forwarded (but `Connection` cannot name `Host`
+//! or the gateway's own headers away), `x-forwarded-*` added, request bodies streamed to
+//! the upstream intact, and an upstream response with both `Content-Length` and chunked
+//! framing passed on without the length.
 
 mod support;
 
@@ -253,4 +255,55 @@ async fn every_prior_x_forwarded_for_value_is_kept() {
         ["10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1"],
         "{echo:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cannot_strip_host_or_the_gateways_own_headers() {
+    let sim = sim().await;
+    let yaml = config(
+        &[],
+        &[route("r", "*", "/", "up", "10s", "request_id")],
+        &[upstream("up", &[sim.local_addr()], "", "")],
+    );
+    let g = start(&yaml).await;
+    let raw = raw_exchange(
+        g.addr,
+        b"GET /echo HTTP/1.1\r\nHost: test.local\r\nConnection: close, host, x-request-id, x-forwarded-for, x-forwarded-proto, seawall-timeout-ms, x-hop\r\nx-request-id: trace-1\r\nx-hop: 1\r\n\r\n",
+        MS(3000),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    let echo = json_in(&raw);
+    assert_eq!(echo.header_values("host"), ["test.local"], "{echo:?}");
+    assert_eq!(echo.header("x-request-id"), Some("trace-1"), "{echo:?}");
+    assert_eq!(echo.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(echo.header("x-forwarded-proto"), Some("http"));
+    assert!(echo.header("seawall-timeout-ms").is_some(), "{echo:?}");
+    // Any other listed header is still hop-by-hop.
+    assert_eq!(echo.header("x-hop"), None, "{echo:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_response_with_content_length_and_chunked_reaches_the_client_intact() {
+    let (up, seen) = raw_server(
+        Duration::ZERO,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    let yaml = config(
+        &[],
+        &[route("r", "*", "/", "up", "10s", "")],
+        &[upstream("up", &[up], "", "")],
+    );
+    let g = start(&yaml).await;
+    let mut c = Conn::open(g.addr).await;
+    for _ in 0..2 {
+        let r = c.get("/clte").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.error(), None);
+        assert_eq!(&r.body[..], b"hello");
+        assert_ne!(r.header("content-length"), Some("50"), "{:?}", r.headers);
+    }
+    assert!(!c.is_closed(), "the client connection stays usable");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 2);
 }

@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Method;
 use http_body_util::Full;
 use support::*;
 
@@ -83,7 +82,7 @@ async fn two_hundred_concurrent_requests_use_at_most_two_upstream_connections() 
 async fn requests_reach_the_upstream_in_http2_form_with_their_body() {
     let sim = sim().await;
     let g = gateway(&sim, ", http2: {max_concurrent_streams: 10}").await;
-    let request = req(Method::POST, "/echo?x=1")
+    let request = http::Request::post("/echo?x=1")
         .header("host", "api.example")
         .header("connection", "x-hop")
         .header("x-hop", "1")
