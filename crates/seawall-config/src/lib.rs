@@ -4,8 +4,8 @@
 //!
 //! Entry points: [`parse`] and [`load`] turn text into a validated [`Config`] or a
 //! [`Diagnostics`] report listing every problem; [`validate`] re-checks a typed config (e.g.
-//! before a hot reload); [`schema`] is the JSON Schema; [`DEFAULT_CONFIG`] is the embedded
-//! starting config.
+//! before a hot reload); [`schema`] is the JSON Schema; [`redact`] hides credentials before
+//! a config or a diagnostic is shown; [`DEFAULT_CONFIG`] is the embedded starting config.
 //!
 //! Invariant: this is the only crate that knows the config file format. Runtime crates get
 //! the validated [`Config`] and never parse text themselves.
@@ -16,6 +16,7 @@ pub mod model;
 mod parse;
 pub mod policy;
 pub mod rate_limit;
+pub mod redact;
 mod repair;
 mod schema;
 mod shape;

@@ -9,7 +9,7 @@ use crate::{
     Config,
     diagnostic::{Diagnostic, Diagnostics},
     locate::{Position, SourceMap},
-    repair,
+    redact, repair,
     schema::schema,
     shape,
     validate::{self, ADMIN_TOKEN_HINT, Problem},
@@ -207,21 +207,34 @@ impl<'t> Report<'t> {
         }
     }
 
+    /// A located problem, with credentials redacted: diagnostics end up in CI logs, the
+    /// reload error log and `/config`, and the line they quote may hold a Redis password.
     fn diagnostic(&self, problem: Problem, at: Position) -> Diagnostic {
-        let snippet = at
+        let line = at
             .line
             .checked_sub(1)
-            .and_then(|i| self.text.lines().nth(i))
-            .map(str::to_owned);
+            .and_then(|i| self.text.lines().nth(i));
+        let snippet = line.map(|l| redact::yaml_line(l).into_owned());
+        // The caret follows the redacted text: a shorter password before it moves it left.
+        let snippet_column = line.map_or(at.column, |l| {
+            let before: String = l.chars().take(at.column.saturating_sub(1)).collect();
+            redact::yaml_line(&before).chars().count() + 1
+        });
+        let last_key = problem.path.rsplit(['.', '[']).next().unwrap_or_default();
+        let value = match problem.value {
+            Some(_) if redact::is_secret_key(last_key) => Some(redact::MASK.to_owned()),
+            other => other.map(|v| redact::text(&v).into_owned()),
+        };
         Diagnostic {
             file: self.file.to_owned(),
             line: at.line,
             column: at.column,
             path: problem.path,
-            value: problem.value,
-            message: problem.message,
-            hint: problem.hint,
+            value,
+            message: redact::text(&problem.message).into_owned(),
+            hint: problem.hint.map(|h| redact::text(&h).into_owned()),
             snippet,
+            snippet_column,
         }
     }
 
@@ -245,6 +258,7 @@ impl<'t> Report<'t> {
             message: message.to_owned(),
             hint: Some(hint.to_owned()),
             snippet: None,
+            snippet_column: 0,
         }])
     }
 }

@@ -107,6 +107,10 @@ fn a_redis_limit_needs_a_redis_section_and_the_url_is_never_echoed() {
     // ends up in reload logs and the admin API) must not repeat the URL.
     let url = d.iter().find(|p| p.path.ends_with("redis.url")).unwrap();
     assert_eq!(url.value, None);
+    // Nor does the code frame: `seawall check` output lands in CI logs.
+    let shown = d.to_string();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("http://user:***@host"), "{shown}");
 }
 
 #[test]

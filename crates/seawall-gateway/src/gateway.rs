@@ -3,7 +3,7 @@
 //! Reload builds everything new first (runtime, new listener sockets), then swaps the
 //! runtime in one atomic store; only then are removed listeners told to drain and new ones
 //! started. Any failure before the swap leaves the running gateway untouched and is
-//! reported (log line, metric, and `/config` shows the last error).
+//! reported (log line, metric, and `/config` shows the last error, credentials redacted).
 
 use std::{
     net::SocketAddr,
@@ -251,11 +251,22 @@ impl Inner {
         }
     }
 
-    fn record_error(&self, error: &str, outcome: &str) {
+    /// Logs and keeps a failed reload's error, and returns it, with credentials redacted:
+    /// it reaches logs and `/config`, and may quote a config line or a URL.
+    fn record_error(&self, error: &str, outcome: &str) -> String {
+        let error = seawall_config::redact::text(error).into_owned();
         self.shared.metrics.reload(outcome);
         tracing::error!(error = %error, "Config reload failed; the running config is unchanged.");
         if let Ok(mut e) = self.last_reload_error.lock() {
-            *e = Some(error.to_owned());
+            *e = Some(error.clone());
+        }
+        error
+    }
+
+    /// A reload succeeded: whatever the last failed one said no longer applies.
+    fn clear_error(&self) {
+        if let Ok(mut e) = self.last_reload_error.lock() {
+            *e = None;
         }
     }
 
@@ -273,10 +284,7 @@ impl Inner {
                 }
                 self.apply(config).await
             }
-            Err(diagnostics) => {
-                self.record_error(&diagnostics, "invalid");
-                Err(diagnostics)
-            }
+            Err(diagnostics) => Err(self.record_error(&diagnostics, "invalid")),
         }
     }
 
@@ -302,10 +310,7 @@ impl Inner {
         let generation = old.generation + 1;
         let new = match Runtime::build(Arc::new(config), Some(&old), &self.shared, generation) {
             Ok(rt) => rt,
-            Err(e) => {
-                self.record_error(&e, "invalid");
-                return Err(e);
-            }
+            Err(e) => return Err(self.record_error(&e, "invalid")),
         };
         // New host-name endpoints get their first lookup before the swap; a failed one
         // does not fail the reload (the name keeps being retried).
@@ -324,8 +329,7 @@ impl Inner {
                     Err(e) => {
                         let msg =
                             format!("listener `{}`: cannot listen on {}: {e}", l.name, l.listen);
-                        self.record_error(&msg, "error");
-                        return Err(msg);
+                        return Err(self.record_error(&msg, "error"));
                     }
                 }
             }
@@ -366,9 +370,7 @@ impl Inner {
             }
         }
         self.publish_bound(&running);
-        if let Ok(mut e) = self.last_reload_error.lock() {
-            *e = None;
-        }
+        self.clear_error();
         self.shared.metrics.reload("success");
         tracing::info!(generation, "Config reloaded.");
         Ok(generation)

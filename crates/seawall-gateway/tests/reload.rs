@@ -1,7 +1,8 @@
 //! Hot reload: many reloads while requests are in flight lose no request; an invalid file
 //! is refused (generation unchanged, old config still serving, `/config` shows the error);
 //! the file watcher picks up an editor-style rename-save; and admin `POST /reload` is
-//! guarded by the bearer token (403 without a configured token, 401 with a wrong one).
+//! guarded by the bearer token (403 without a configured token, 401 with a wrong one);
+//! and `/config` never shows a credential, in the config or in the error.
 //!
 //! Admin token: the workspace forbids `unsafe`, so tests cannot `set_var`; they point
 //! `admin.token_env` at `CARGO_PKG_NAME`, which cargo sets for every test binary it runs.
@@ -323,4 +324,64 @@ async fn reload_that_replaces_an_upstream_closes_the_old_pools_idle_connections(
         "the replaced pool's idle connection stayed open: {:?}",
         sim.stats()
     );
+}
+
+/// A route with a Redis rate limit (nothing listens on the port: the layer connects lazily)
+/// and a header that carries a credential.
+fn yaml_with_secrets(sim: std::net::SocketAddr, url: &str) -> String {
+    config(
+        &[],
+        &[route(
+            "r",
+            "*",
+            "/",
+            "up",
+            "10s",
+            &format!(
+                "{{headers: {{request: {{set: {{authorization: \"Bearer LeakMeHeaderToken\", x-gen: a}}}}}}}}, \
+                 {{rate_limit: {{limits: [{{name: k, key: [client_ip], rate: \"100/s\", store: redis}}], redis: {{url: \"{url}\"}}}}}}"
+            ),
+        )],
+        &[upstream("up", &[sim], "", "")],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_view_redacts_credentials_in_the_config_and_the_reload_error() {
+    let sim = sim().await;
+    let dir = TempDir::new("redact");
+    let file = dir.file();
+    let url = "redis://:TopSecretRedisPw@127.0.0.1:6399";
+    std::fs::write(&file, yaml_with_secrets(sim.local_addr(), url)).unwrap();
+    // No admin token configured: /config answers on loopback, and is redacted all the same.
+    let g = start_from_file(&file, false).await;
+    let view = admin_get(g.admin, "/config").await;
+    assert_eq!(view.status, 200, "{}", view.text());
+    let text = view.text();
+    for secret in ["TopSecretRedisPw", "LeakMeHeaderToken"] {
+        assert!(!text.contains(secret), "{secret} in /config: {text}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&view.body).unwrap();
+    let layers = &json["config"]["listeners"][0]["routes"][0]["middleware"];
+    assert_eq!(
+        layers[1]["rate_limit"]["redis"]["url"],
+        "redis://:***@127.0.0.1:6399"
+    );
+    assert_eq!(
+        layers[0]["headers"]["request"]["set"]["authorization"],
+        "***"
+    );
+    assert_eq!(layers[0]["headers"]["request"]["set"]["x-gen"], "a");
+    // Settings that only name where a secret lives are kept.
+    assert_eq!(json["config"]["admin"]["token_env"], "SEAWALL_ADMIN_TOKEN");
+
+    // A bad edit on the URL's line: the error quotes that line in its code frame.
+    let bad = yaml_with_secrets(sim.local_addr(), "http://admin:LeakMePw@10.0.0.1:6379");
+    std::fs::write(&file, bad).unwrap();
+    let err = g.gw.reload().await.expect_err("not a redis:// URL");
+    assert!(!err.contains("LeakMePw"), "{err}");
+    assert!(err.contains("http://admin:***@10.0.0.1:6379"), "{err}");
+    let text = admin_get(g.admin, "/config").await.text();
+    assert!(text.contains("must start with redis://"), "{text}");
+    assert!(!text.contains("LeakMePw"), "{text}");
 }
