@@ -4,6 +4,8 @@
 //! runtime in one atomic store; only then are removed listeners told to drain and new ones
 //! started. Any failure before the swap leaves the running gateway untouched and is
 //! reported (log line, metric, and `/config` shows the last error, credentials redacted).
+//! A successful reload clears that error, and so does an `unchanged` one: the file is back
+//! to the running config.
 
 use std::{
     net::SocketAddr,
@@ -263,7 +265,8 @@ impl Inner {
         error
     }
 
-    /// A reload succeeded: whatever the last failed one said no longer applies.
+    /// The running config is the file's again: whatever the last failed reload said no
+    /// longer applies.
     fn clear_error(&self) {
         if let Ok(mut e) = self.last_reload_error.lock() {
             *e = None;
@@ -296,6 +299,8 @@ impl Inner {
         // or an upstream's CA or client certificate, changed: that is how a renewed
         // certificate is picked up (`POST /reload`, SIGHUP).
         if *old.config == config && !old.tls_files_changed() {
+            // Typically the operator put back the file after a bad edit: the error is stale.
+            self.clear_error();
             self.shared.metrics.reload("unchanged");
             return Ok(old.generation);
         }

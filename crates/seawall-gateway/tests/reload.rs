@@ -2,7 +2,8 @@
 //! is refused (generation unchanged, old config still serving, `/config` shows the error);
 //! the file watcher picks up an editor-style rename-save; and admin `POST /reload` is
 //! guarded by the bearer token (403 without a configured token, 401 with a wrong one);
-//! and `/config` never shows a credential, in the config or in the error.
+//! putting the file back after a bad edit clears `last_reload_error`, by watcher or by
+//! `POST /reload`; and `/config` never shows a credential, in the config or in the error.
 //!
 //! Admin token: the workspace forbids `unsafe`, so tests cannot `set_var`; they point
 //! `admin.token_env` at `CARGO_PKG_NAME`, which cargo sets for every test binary it runs.
@@ -323,6 +324,77 @@ async fn reload_that_replaces_an_upstream_closes_the_old_pools_idle_connections(
         .await,
         "the replaced pool's idle connection stayed open: {:?}",
         sim.stats()
+    );
+}
+
+async fn config_view(admin: std::net::SocketAddr, token: Option<&str>) -> serde_json::Value {
+    let mut b = req(Method::GET, "/config");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let r = send(admin, b.body(Full::default()).unwrap()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn putting_the_file_back_clears_the_reload_error_by_watcher_and_by_post() {
+    let sim = sim().await;
+    let dir = TempDir::new("putback");
+    let file = dir.file();
+    let token = std::env::var("CARGO_PKG_NAME").expect("run under cargo test");
+    let top = "admin:\n  listen: 127.0.0.1:0\n  token_env: CARGO_PKG_NAME\n";
+    let good = yaml(sim.local_addr(), "good", top);
+    std::fs::write(&file, &good).unwrap();
+    let g = start_from_file(&file, true).await;
+    let admin = g.admin;
+    let error_set = |want: bool| {
+        let token = token.clone();
+        async move {
+            let json = config_view(admin, Some(&token)).await;
+            json["last_reload_error"].is_string() == want
+        }
+    };
+    // The watcher: a bad edit sets the error; the original content back clears it, although
+    // that reload is `unchanged` (generation stays 1).
+    std::fs::write(&file, "listeners: [ {name: public, listen: nope\n").unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || error_set(true)).await,
+        "the bad edit did not set last_reload_error"
+    );
+    std::fs::write(&file, &good).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || error_set(false)).await,
+        "putting the file back left last_reload_error set: {}",
+        config_view(admin, Some(&token)).await
+    );
+    assert_eq!(g.gw.generation(), 1);
+
+    // `POST /reload`, on a gateway without a watcher (so no reload races these).
+    let dir = TempDir::new("putback-post");
+    let file = dir.file();
+    std::fs::write(&file, &good).unwrap();
+    let g = start_from_file(&file, false).await;
+    let admin = g.admin;
+    std::fs::write(&file, "listeners: [ {name: public, listen: nope\n").unwrap();
+    let r = send(admin, post_reload(Some(&token))).await.unwrap();
+    assert_eq!(r.status, 422, "{}", r.text());
+    let json = config_view(admin, Some(&token)).await;
+    assert!(json["last_reload_error"].is_string(), "{json}");
+    std::fs::write(&file, &good).unwrap();
+    let r = send(admin, post_reload(Some(&token))).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let json = config_view(admin, Some(&token)).await;
+    assert!(json["last_reload_error"].is_null(), "{json}");
+    assert_eq!(json["generation"], 1);
+    let m = metrics_text(admin).await;
+    assert!(
+        metric(
+            &m,
+            "seawall_config_reloads_total",
+            &[("outcome", "unchanged")]
+        ) == Some(1.0),
+        "{m}"
     );
 }
 
