@@ -8,12 +8,34 @@ use std::fmt;
 
 use crate::redact::escape_controls;
 
+/// Whether a diagnostic refuses the config or only points at a likely mistake.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Severity {
+    /// The config is invalid.
+    #[default]
+    Error,
+    /// The config is valid and runs, but probably not as meant.
+    Warning,
+}
+
+impl Severity {
+    /// `error` or `warning`, as the rendered diagnostic starts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// One problem in a config file, with everything needed to find and fix it.
 ///
 /// The fields quoting the file (`snippet`, `value`, `message`, `hint`) have credentials
 /// redacted (see [`crate::redact`]); rendering also escapes control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// An error, or a warning (which does not make the config invalid).
+    pub severity: Severity,
     /// The file name as given to [`crate::parse`] or [`crate::load`].
     pub file: String,
     /// 1-based line; 0 when the problem has no position (e.g. the file could not be read).
@@ -48,7 +70,7 @@ impl fmt::Display for Diagnostic {
         // Everything quoted from the file is escaped: a control character in a config must
         // not reach the terminal (or the log) raw.
         let esc = escape_controls;
-        writeln!(f, "error: {}", esc(&self.message))?;
+        writeln!(f, "{}: {}", self.severity.as_str(), esc(&self.message))?;
         if self.line == 0 {
             write!(f, "{gutter}--> {}", esc(&self.file))?;
         } else {

@@ -7,7 +7,7 @@ use saphyr::{LoadableYamlNode, MarkedYaml};
 
 use crate::{
     Config,
-    diagnostic::{Diagnostic, Diagnostics},
+    diagnostic::{Diagnostic, Diagnostics, Severity},
     locate::{Position, SourceMap},
     redact, repair,
     schema::schema,
@@ -21,6 +21,15 @@ use crate::{
 /// the parse, but unknown keys, wrong types, malformed values and semantic problems are all
 /// collected together.
 pub fn parse(file_name: &str, text: &str) -> Result<Config, Diagnostics> {
+    parse_with_warnings(file_name, text).map(|(config, _)| config)
+}
+
+/// Like [`parse`], and also returns the warnings of a valid config (see
+/// [`crate::warnings`]), located like errors, for `seawall check`.
+pub fn parse_with_warnings(
+    file_name: &str,
+    text: &str,
+) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
     let report = Report {
         file: file_name,
         text,
@@ -35,11 +44,20 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Diagnostics> {
     match serde_saphyr::from_str::<Config>(text) {
         Ok(config) => {
             found.extend(semantic(&config, &map, &pruned));
-            if found.is_empty() {
-                Ok(config)
-            } else {
-                Err(report.all(found))
+            if !found.is_empty() {
+                return Err(report.all(found));
             }
+            let warnings = validate::warnings(&config)
+                .into_iter()
+                .map(|p| {
+                    let at = map.locate(&p.path);
+                    Diagnostic {
+                        severity: Severity::Warning,
+                        ..report.diagnostic(p, at)
+                    }
+                })
+                .collect();
+            Ok((config, warnings))
         }
         Err(error) => {
             // The structural check normally reports the same problem with more context; keep
@@ -96,9 +114,14 @@ fn overlaps(problem: &Problem, pruned: &str) -> bool {
 /// Reads and parses the config file at `path`. A read error is reported as a diagnostic
 /// naming the file.
 pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    load_with_warnings(path).map(|(config, _)| config)
+}
+
+/// Like [`load`], and also returns the warnings of a valid config.
+pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
     let file = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&file, &text),
+        Ok(text) => parse_with_warnings(&file, &text),
         Err(error) => {
             let report = Report {
                 file: &file,
@@ -226,6 +249,7 @@ impl<'t> Report<'t> {
             other => other.map(|v| redact::text(&v).into_owned()),
         };
         Diagnostic {
+            severity: Severity::Error,
             file: self.file.to_owned(),
             line: at.line,
             column: at.column,
@@ -250,6 +274,7 @@ impl<'t> Report<'t> {
 
     fn single(&self, message: &str, hint: &str) -> Diagnostics {
         Diagnostics(vec![Diagnostic {
+            severity: Severity::Error,
             file: self.file.to_owned(),
             line: 0,
             column: 0,

@@ -1,7 +1,7 @@
 //! `parse` reports every problem of a file, each at the right line with its key path, value
 //! and hint.
 
-use seawall_config::{Diagnostic, Diagnostics, parse};
+use seawall_config::{Diagnostic, Diagnostics, Severity, parse};
 
 fn problems(text: &str) -> Diagnostics {
     match parse("test.yaml", text) {
@@ -380,6 +380,7 @@ upstreams:
 #[test]
 fn a_problem_without_a_position_renders_the_file_alone() {
     let diagnostic = Diagnostic {
+        severity: Severity::Error,
         file: "gone.yaml".into(),
         line: 0,
         column: 0,
