@@ -6,9 +6,36 @@
 
 use std::fmt;
 
+use crate::redact::escape_controls;
+
+/// Whether a diagnostic refuses the config or only points at a likely mistake.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Severity {
+    /// The config is invalid.
+    #[default]
+    Error,
+    /// The config is valid and runs, but probably not as meant.
+    Warning,
+}
+
+impl Severity {
+    /// `error` or `warning`, as the rendered diagnostic starts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// One problem in a config file, with everything needed to find and fix it.
+///
+/// The fields quoting the file (`snippet`, `value`, `message`, `hint`) have credentials
+/// redacted (see [`crate::redact`]); rendering also escapes control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// An error, or a warning (which does not make the config invalid).
+    pub severity: Severity,
     /// The file name as given to [`crate::parse`] or [`crate::load`].
     pub file: String,
     /// 1-based line; 0 when the problem has no position (e.g. the file could not be read).
@@ -25,6 +52,9 @@ pub struct Diagnostic {
     pub hint: Option<String>,
     /// The source line the problem is on, shown under the location.
     pub snippet: Option<String>,
+    /// The caret's 1-based column in `snippet`, in characters: `column`, unless redaction
+    /// shortened the line before it.
+    pub snippet_column: usize,
 }
 
 impl fmt::Display for Diagnostic {
@@ -37,27 +67,42 @@ impl fmt::Display for Diagnostic {
         } else {
             1
         });
-        writeln!(f, "error: {}", self.message)?;
+        // Everything quoted from the file is escaped: a control character in a config must
+        // not reach the terminal (or the log) raw.
+        let esc = escape_controls;
+        writeln!(f, "{}: {}", self.severity.as_str(), esc(&self.message))?;
         if self.line == 0 {
-            write!(f, "{gutter}--> {}", self.file)?;
+            write!(f, "{gutter}--> {}", esc(&self.file))?;
         } else {
-            write!(f, "{gutter}--> {}:{}:{}", self.file, self.line, self.column)?;
-        }
-        if let Some(line) = &self.snippet {
-            let caret_pad = " ".repeat(self.column.saturating_sub(1));
             write!(
                 f,
-                "\n{gutter} |\n{number} | {line}\n{gutter} | {caret_pad}^"
+                "{gutter}--> {}:{}:{}",
+                esc(&self.file),
+                self.line,
+                self.column
+            )?;
+        }
+        if let Some(line) = &self.snippet {
+            // The caret sits under the escaped text, which may be wider than the original.
+            let before: String = line
+                .chars()
+                .take(self.snippet_column.saturating_sub(1))
+                .collect();
+            let caret_pad = " ".repeat(esc(&before).chars().count());
+            write!(
+                f,
+                "\n{gutter} |\n{number} | {}\n{gutter} | {caret_pad}^",
+                esc(line)
             )?;
         }
         if !self.path.is_empty() {
-            write!(f, "\n{gutter} = key: {}", self.path)?;
+            write!(f, "\n{gutter} = key: {}", esc(&self.path))?;
         }
         if let Some(value) = &self.value {
-            write!(f, "\n{gutter} = value: {value}")?;
+            write!(f, "\n{gutter} = value: {}", esc(value))?;
         }
         if let Some(hint) = &self.hint {
-            write!(f, "\n{gutter} = hint: {hint}")?;
+            write!(f, "\n{gutter} = hint: {}", esc(hint))?;
         }
         Ok(())
     }

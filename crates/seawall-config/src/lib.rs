@@ -4,8 +4,10 @@
 //!
 //! Entry points: [`parse`] and [`load`] turn text into a validated [`Config`] or a
 //! [`Diagnostics`] report listing every problem; [`validate`] re-checks a typed config (e.g.
-//! before a hot reload); [`schema`] is the JSON Schema; [`DEFAULT_CONFIG`] is the embedded
-//! starting config.
+//! before a hot reload); [`warnings`] lists what a valid config probably does not mean
+//! ([`parse_with_warnings`] and [`load_with_warnings`] locate them); [`schema`] is the JSON
+//! Schema; [`redact`] hides credentials before a config or a diagnostic is shown;
+//! [`DEFAULT_CONFIG`] is the embedded starting config.
 //!
 //! Invariant: this is the only crate that knows the config file format. Runtime crates get
 //! the validated [`Config`] and never parse text themselves.
@@ -16,6 +18,7 @@ pub mod model;
 mod parse;
 pub mod policy;
 pub mod rate_limit;
+pub mod redact;
 mod repair;
 mod schema;
 mod shape;
@@ -23,14 +26,14 @@ mod suggest;
 pub mod units;
 mod validate;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use model::*;
-pub use parse::{load, parse};
+pub use parse::{load, load_with_warnings, parse, parse_with_warnings};
 pub use policy::*;
 pub use rate_limit::*;
 pub use schema::schema;
 pub use units::{ByteSize, HumanDuration};
-pub use validate::{Problem, validate};
+pub use validate::{Problem, validate, warnings};
 
 /// The embedded default config (`crates/seawall-config/default.yaml`): a gateway on
 /// 127.0.0.1:8080 in front of the in-process sim upstream. It is what `seawall` runs without a

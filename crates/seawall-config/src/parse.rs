@@ -7,9 +7,9 @@ use saphyr::{LoadableYamlNode, MarkedYaml};
 
 use crate::{
     Config,
-    diagnostic::{Diagnostic, Diagnostics},
+    diagnostic::{Diagnostic, Diagnostics, Severity},
     locate::{Position, SourceMap},
-    repair,
+    redact, repair,
     schema::schema,
     shape,
     validate::{self, ADMIN_TOKEN_HINT, Problem},
@@ -21,6 +21,15 @@ use crate::{
 /// the parse, but unknown keys, wrong types, malformed values and semantic problems are all
 /// collected together.
 pub fn parse(file_name: &str, text: &str) -> Result<Config, Diagnostics> {
+    parse_with_warnings(file_name, text).map(|(config, _)| config)
+}
+
+/// Like [`parse`], and also returns the warnings of a valid config (see
+/// [`crate::warnings`]), located like errors, for `seawall check`.
+pub fn parse_with_warnings(
+    file_name: &str,
+    text: &str,
+) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
     let report = Report {
         file: file_name,
         text,
@@ -35,11 +44,20 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, Diagnostics> {
     match serde_saphyr::from_str::<Config>(text) {
         Ok(config) => {
             found.extend(semantic(&config, &map, &pruned));
-            if found.is_empty() {
-                Ok(config)
-            } else {
-                Err(report.all(found))
+            if !found.is_empty() {
+                return Err(report.all(found));
             }
+            let warnings = validate::warnings(&config)
+                .into_iter()
+                .map(|p| {
+                    let at = map.locate(&p.path);
+                    Diagnostic {
+                        severity: Severity::Warning,
+                        ..report.diagnostic(p, at)
+                    }
+                })
+                .collect();
+            Ok((config, warnings))
         }
         Err(error) => {
             // The structural check normally reports the same problem with more context; keep
@@ -96,9 +114,14 @@ fn overlaps(problem: &Problem, pruned: &str) -> bool {
 /// Reads and parses the config file at `path`. A read error is reported as a diagnostic
 /// naming the file.
 pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    load_with_warnings(path).map(|(config, _)| config)
+}
+
+/// Like [`load`], and also returns the warnings of a valid config.
+pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
     let file = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&file, &text),
+        Ok(text) => parse_with_warnings(&file, &text),
         Err(error) => {
             let report = Report {
                 file: &file,
@@ -207,21 +230,35 @@ impl<'t> Report<'t> {
         }
     }
 
+    /// A located problem, with credentials redacted: diagnostics end up in CI logs, the
+    /// reload error log and `/config`, and the line they quote may hold a Redis password.
     fn diagnostic(&self, problem: Problem, at: Position) -> Diagnostic {
-        let snippet = at
+        let line = at
             .line
             .checked_sub(1)
-            .and_then(|i| self.text.lines().nth(i))
-            .map(str::to_owned);
+            .and_then(|i| self.text.lines().nth(i));
+        let snippet = line.map(|l| redact::yaml_line(l).into_owned());
+        // The caret follows the redacted text: a shorter password before it moves it left.
+        let snippet_column = line.map_or(at.column, |l| {
+            let before: String = l.chars().take(at.column.saturating_sub(1)).collect();
+            redact::yaml_line(&before).chars().count() + 1
+        });
+        let last_key = problem.path.rsplit(['.', '[']).next().unwrap_or_default();
+        let value = match problem.value {
+            Some(_) if redact::is_secret_key(last_key) => Some(redact::MASK.to_owned()),
+            other => other.map(|v| redact::text(&v).into_owned()),
+        };
         Diagnostic {
+            severity: Severity::Error,
             file: self.file.to_owned(),
             line: at.line,
             column: at.column,
             path: problem.path,
-            value: problem.value,
-            message: problem.message,
-            hint: problem.hint,
+            value,
+            message: redact::text(&problem.message).into_owned(),
+            hint: problem.hint.map(|h| redact::text(&h).into_owned()),
             snippet,
+            snippet_column,
         }
     }
 
@@ -237,6 +274,7 @@ impl<'t> Report<'t> {
 
     fn single(&self, message: &str, hint: &str) -> Diagnostics {
         Diagnostics(vec![Diagnostic {
+            severity: Severity::Error,
             file: self.file.to_owned(),
             line: 0,
             column: 0,
@@ -245,6 +283,7 @@ impl<'t> Report<'t> {
             message: message.to_owned(),
             hint: Some(hint.to_owned()),
             snippet: None,
+            snippet_column: 0,
         }])
     }
 }

@@ -71,6 +71,7 @@ pub struct BreakerConfig {
     pub half_open_probes: u32,
     /// Outcomes counted as failures: statuses (`503`), ranges (`500-599`), classes (`5xx`)
     /// or error kinds (`connect_error`).
+    #[schemars(with = "Vec<OutcomeEntry>")]
     pub failure_on: Vec<String>,
 }
 
@@ -246,6 +247,7 @@ pub struct RetryConfig {
     pub max_attempts: u32,
     /// Failures worth another try: statuses (`503`), ranges (`502-504`), classes (`5xx`)
     /// or error kinds (`connect_error`).
+    #[schemars(with = "Vec<OutcomeEntry>")]
     pub retry_on: Vec<String>,
     /// Bound on each try (up to the response head), within the request deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -305,6 +307,27 @@ impl<'a> OutcomeMatch<'a> {
             return (100..=599).contains(&s).then_some(Self::Statuses(s, s));
         }
         Some(Self::Kind(e))
+    }
+}
+
+/// The schema of one `failure_on` / `retry_on` entry. The parser reads a bare status
+/// (`503`, unquoted in YAML, so an integer) as well as strings; the schema must accept both,
+/// or editors flag valid configs. "string" comes first: the structural check in
+/// [`crate::shape`] uses the first type, and reads any scalar as a string.
+struct OutcomeEntry;
+
+impl JsonSchema for OutcomeEntry {
+    fn schema_name() -> Cow<'static, str> {
+        "OutcomeEntry".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "integer"],
+            "minimum": 100,
+            "maximum": 599,
+            "description": "A status (503), a range (\"500-599\"), a class (\"5xx\") or an error kind (\"connect_error\")."
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `parse` reports every problem of a file, each at the right line with its key path, value
 //! and hint.
 
-use seawall_config::{Diagnostic, Diagnostics, parse};
+use seawall_config::{Diagnostic, Diagnostics, Severity, parse};
 
 fn problems(text: &str) -> Diagnostics {
     match parse("test.yaml", text) {
@@ -380,6 +380,7 @@ upstreams:
 #[test]
 fn a_problem_without_a_position_renders_the_file_alone() {
     let diagnostic = Diagnostic {
+        severity: Severity::Error,
         file: "gone.yaml".into(),
         line: 0,
         column: 0,
@@ -388,6 +389,7 @@ fn a_problem_without_a_position_renders_the_file_alone() {
         message: "cannot read config file: not found".into(),
         hint: Some("check the path".into()),
         snippet: None,
+        snippet_column: 0,
     };
     assert_eq!(
         diagnostic.to_string(),
@@ -397,4 +399,39 @@ fn a_problem_without_a_position_renders_the_file_alone() {
         Diagnostics(vec![diagnostic]).to_string().lines().last(),
         Some("1 problem found in gone.yaml")
     );
+}
+
+#[test]
+fn code_frames_redact_url_passwords_and_secret_values() {
+    let text = "\
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes:
+      - upstream: api
+        middleware:
+          - headers: {request: {set: {authorization: Bearer LeakMeToken}}}
+          - rate_limit:
+              redis: {url: \"http://admin:LeakMePw@10.0.0.1:6379\"}
+              limits: [{name: a, rate: \"1/s\", store: redis}]
+    bogus: 1
+upstreams:
+  - name: api
+    endpoints: [127.0.0.1:9000]
+    idle: \"redis://:LeakMeToo@h:1\"
+";
+    let shown = problems(text).to_string();
+    for secret in ["LeakMePw", "LeakMeToo"] {
+        assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+    }
+    assert!(shown.contains("http://admin:***@10.0.0.1:6379"), "{shown}");
+    assert!(shown.contains("redis://:***@h:1"), "{shown}");
+}
+
+#[test]
+fn control_characters_in_the_file_are_escaped_in_diagnostics() {
+    let d = problems("listeners: []\n\"ev\\e[2Jil\": 1\n");
+    let shown = d.to_string();
+    assert!(!shown.contains('\u{1b}'), "raw escape in {shown:?}");
+    assert!(shown.contains("ev\\u{1b}[2Jil"), "{shown}");
 }

@@ -3,7 +3,7 @@
 
 use seawall_config::{
     Diagnostics, KeyPart, LimitStore, MiddlewareConfig, OnStoreError, RateLimitConfig,
-    RateLimitMode, parse,
+    RateLimitMode, Severity, parse, parse_with_warnings,
 };
 
 fn with(layer: &str) -> String {
@@ -107,6 +107,51 @@ fn a_redis_limit_needs_a_redis_section_and_the_url_is_never_echoed() {
     // ends up in reload logs and the admin API) must not repeat the URL.
     let url = d.iter().find(|p| p.path.ends_with("redis.url")).unwrap();
     assert_eq!(url.value, None);
+    // Nor does the code frame: `seawall check` output lands in CI logs.
+    let shown = d.to_string();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("http://user:***@host"), "{shown}");
+}
+
+#[test]
+fn a_redis_timeout_not_below_the_route_timeout_is_a_warning() {
+    let text = with(
+        "{redis: {url: \"redis://:TopSecretRedisPw@127.0.0.1:6399\", timeout: 15s}, limits: [{name: a, rate: \"1/s\", store: redis}]}",
+    );
+    // Valid: it runs, only not as meant.
+    let (_, warnings) = parse_with_warnings("t.yaml", &text).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(w.severity, Severity::Warning);
+    assert_eq!(w.path, format!("{AT}.redis.timeout"));
+    let shown = w.to_string();
+    assert!(
+        shown.starts_with(
+            "warning: redis timeout 15s is not shorter than the timeout 15s of route `public/0`"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("layer_stalled") && shown.contains("below the route timeout"),
+        "{shown}"
+    );
+    assert!(!shown.contains("TopSecretRedisPw"), "{shown}");
+    // The caret still points at the value, though the redacted line before it is shorter.
+    let lines: Vec<&str> = shown.lines().collect();
+    let frame = lines.iter().position(|l| l.contains("redis://")).unwrap();
+    assert_eq!(
+        lines[frame + 1].find('^'),
+        lines[frame].find("15s"),
+        "{shown}"
+    );
+    // Below the route timeout, or with no limit in Redis, nothing to say.
+    for quiet in [
+        "{redis: {url: \"redis://h:1\", timeout: 50ms}, limits: [{name: a, rate: \"1/s\", store: redis}]}",
+        "{redis: {url: \"redis://h:1\", timeout: 30s}, limits: [{name: a, rate: \"1/s\"}]}",
+    ] {
+        let (_, warnings) = parse_with_warnings("t.yaml", &with(quiet)).unwrap();
+        assert!(warnings.is_empty(), "{quiet}: {warnings:?}");
+    }
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! Security by default: the admin listener must be loopback unless a bearer token is
 //! configured (the process refuses to start otherwise); `/config` and `POST /reload` need
 //! the token whenever one is set, and `POST /reload` is refused when none is set, so a
-//! gateway started without a token cannot be reconfigured over HTTP.
+//! gateway started without a token cannot be reconfigured over HTTP. `/config` is always
+//! redacted (URL passwords, values of secret-named keys), token or not: without a token it
+//! answers any local process, and with one it still ends up in tickets and screenshots.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -156,15 +158,17 @@ async fn config_view(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Re
         .lock()
         .ok()
         .and_then(|e| e.clone());
-    // The config holds no secrets itself: tokens are referenced by environment variable
-    // name only, and their values are never printed.
-    Json(json!({
+    // Tokens are referenced by environment variable name only, but the config can still
+    // hold secrets (a Redis URL's password, an injected `authorization` header): the whole
+    // view goes through the generic redaction pass, with or without an admin token.
+    let mut view = json!({
         "generation": rt.generation,
         "config_path": s.inner.config_path.as_ref().map(|p| p.display().to_string()),
         "last_reload_error": last_error,
         "config": &*rt.config,
-    }))
-    .into_response()
+    });
+    seawall_config::redact::json(&mut view);
+    Json(view).into_response()
 }
 
 async fn upstreams(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {

@@ -3,7 +3,9 @@
 //! Reload builds everything new first (runtime, new listener sockets), then swaps the
 //! runtime in one atomic store; only then are removed listeners told to drain and new ones
 //! started. Any failure before the swap leaves the running gateway untouched and is
-//! reported (log line, metric, and `/config` shows the last error).
+//! reported (log line, metric, and `/config` shows the last error, credentials redacted).
+//! A successful reload clears that error, and so does an `unchanged` one: the file is back
+//! to the running config.
 
 use std::{
     net::SocketAddr,
@@ -251,11 +253,23 @@ impl Inner {
         }
     }
 
-    fn record_error(&self, error: &str, outcome: &str) {
+    /// Logs and keeps a failed reload's error, and returns it, with credentials redacted:
+    /// it reaches logs and `/config`, and may quote a config line or a URL.
+    fn record_error(&self, error: &str, outcome: &str) -> String {
+        let error = seawall_config::redact::text(error).into_owned();
         self.shared.metrics.reload(outcome);
         tracing::error!(error = %error, "Config reload failed; the running config is unchanged.");
         if let Ok(mut e) = self.last_reload_error.lock() {
-            *e = Some(error.to_owned());
+            *e = Some(error.clone());
+        }
+        error
+    }
+
+    /// The running config is the file's again: whatever the last failed reload said no
+    /// longer applies.
+    fn clear_error(&self) {
+        if let Ok(mut e) = self.last_reload_error.lock() {
+            *e = None;
         }
     }
 
@@ -273,10 +287,7 @@ impl Inner {
                 }
                 self.apply(config).await
             }
-            Err(diagnostics) => {
-                self.record_error(&diagnostics, "invalid");
-                Err(diagnostics)
-            }
+            Err(diagnostics) => Err(self.record_error(&diagnostics, "invalid")),
         }
     }
 
@@ -288,6 +299,8 @@ impl Inner {
         // or an upstream's CA or client certificate, changed: that is how a renewed
         // certificate is picked up (`POST /reload`, SIGHUP).
         if *old.config == config && !old.tls_files_changed() {
+            // Typically the operator put back the file after a bad edit: the error is stale.
+            self.clear_error();
             self.shared.metrics.reload("unchanged");
             return Ok(old.generation);
         }
@@ -302,10 +315,7 @@ impl Inner {
         let generation = old.generation + 1;
         let new = match Runtime::build(Arc::new(config), Some(&old), &self.shared, generation) {
             Ok(rt) => rt,
-            Err(e) => {
-                self.record_error(&e, "invalid");
-                return Err(e);
-            }
+            Err(e) => return Err(self.record_error(&e, "invalid")),
         };
         // New host-name endpoints get their first lookup before the swap; a failed one
         // does not fail the reload (the name keeps being retried).
@@ -324,8 +334,7 @@ impl Inner {
                     Err(e) => {
                         let msg =
                             format!("listener `{}`: cannot listen on {}: {e}", l.name, l.listen);
-                        self.record_error(&msg, "error");
-                        return Err(msg);
+                        return Err(self.record_error(&msg, "error"));
                     }
                 }
             }
@@ -366,9 +375,7 @@ impl Inner {
             }
         }
         self.publish_bound(&running);
-        if let Ok(mut e) = self.last_reload_error.lock() {
-            *e = None;
-        }
+        self.clear_error();
         self.shared.metrics.reload("success");
         tracing::info!(generation, "Config reloaded.");
         Ok(generation)

@@ -1,7 +1,9 @@
 //! Hot reload: many reloads while requests are in flight lose no request; an invalid file
 //! is refused (generation unchanged, old config still serving, `/config` shows the error);
 //! the file watcher picks up an editor-style rename-save; and admin `POST /reload` is
-//! guarded by the bearer token (403 without a configured token, 401 with a wrong one).
+//! guarded by the bearer token (403 without a configured token, 401 with a wrong one);
+//! putting the file back after a bad edit clears `last_reload_error`, by watcher or by
+//! `POST /reload`; and `/config` never shows a credential, in the config or in the error.
 //!
 //! Admin token: the workspace forbids `unsafe`, so tests cannot `set_var`; they point
 //! `admin.token_env` at `CARGO_PKG_NAME`, which cargo sets for every test binary it runs.
@@ -323,4 +325,135 @@ async fn reload_that_replaces_an_upstream_closes_the_old_pools_idle_connections(
         "the replaced pool's idle connection stayed open: {:?}",
         sim.stats()
     );
+}
+
+async fn config_view(admin: std::net::SocketAddr, token: Option<&str>) -> serde_json::Value {
+    let mut b = req(Method::GET, "/config");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let r = send(admin, b.body(Full::default()).unwrap()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn putting_the_file_back_clears_the_reload_error_by_watcher_and_by_post() {
+    let sim = sim().await;
+    let dir = TempDir::new("putback");
+    let file = dir.file();
+    let token = std::env::var("CARGO_PKG_NAME").expect("run under cargo test");
+    let top = "admin:\n  listen: 127.0.0.1:0\n  token_env: CARGO_PKG_NAME\n";
+    let good = yaml(sim.local_addr(), "good", top);
+    std::fs::write(&file, &good).unwrap();
+    let g = start_from_file(&file, true).await;
+    let admin = g.admin;
+    let error_set = |want: bool| {
+        let token = token.clone();
+        async move {
+            let json = config_view(admin, Some(&token)).await;
+            json["last_reload_error"].is_string() == want
+        }
+    };
+    // The watcher: a bad edit sets the error; the original content back clears it, although
+    // that reload is `unchanged` (generation stays 1).
+    std::fs::write(&file, "listeners: [ {name: public, listen: nope\n").unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || error_set(true)).await,
+        "the bad edit did not set last_reload_error"
+    );
+    std::fs::write(&file, &good).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || error_set(false)).await,
+        "putting the file back left last_reload_error set: {}",
+        config_view(admin, Some(&token)).await
+    );
+    assert_eq!(g.gw.generation(), 1);
+
+    // `POST /reload`, on a gateway without a watcher (so no reload races these).
+    let dir = TempDir::new("putback-post");
+    let file = dir.file();
+    std::fs::write(&file, &good).unwrap();
+    let g = start_from_file(&file, false).await;
+    let admin = g.admin;
+    std::fs::write(&file, "listeners: [ {name: public, listen: nope\n").unwrap();
+    let r = send(admin, post_reload(Some(&token))).await.unwrap();
+    assert_eq!(r.status, 422, "{}", r.text());
+    let json = config_view(admin, Some(&token)).await;
+    assert!(json["last_reload_error"].is_string(), "{json}");
+    std::fs::write(&file, &good).unwrap();
+    let r = send(admin, post_reload(Some(&token))).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let json = config_view(admin, Some(&token)).await;
+    assert!(json["last_reload_error"].is_null(), "{json}");
+    assert_eq!(json["generation"], 1);
+    let m = metrics_text(admin).await;
+    assert!(
+        metric(
+            &m,
+            "seawall_config_reloads_total",
+            &[("outcome", "unchanged")]
+        ) == Some(1.0),
+        "{m}"
+    );
+}
+
+/// A route with a Redis rate limit (nothing listens on the port: the layer connects lazily)
+/// and a header that carries a credential.
+fn yaml_with_secrets(sim: std::net::SocketAddr, url: &str) -> String {
+    config(
+        &[],
+        &[route(
+            "r",
+            "*",
+            "/",
+            "up",
+            "10s",
+            &format!(
+                "{{headers: {{request: {{set: {{authorization: \"Bearer LeakMeHeaderToken\", x-gen: a}}}}}}}}, \
+                 {{rate_limit: {{limits: [{{name: k, key: [client_ip], rate: \"100/s\", store: redis}}], redis: {{url: \"{url}\"}}}}}}"
+            ),
+        )],
+        &[upstream("up", &[sim], "", "")],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_view_redacts_credentials_in_the_config_and_the_reload_error() {
+    let sim = sim().await;
+    let dir = TempDir::new("redact");
+    let file = dir.file();
+    let url = "redis://:TopSecretRedisPw@127.0.0.1:6399";
+    std::fs::write(&file, yaml_with_secrets(sim.local_addr(), url)).unwrap();
+    // No admin token configured: /config answers on loopback, and is redacted all the same.
+    let g = start_from_file(&file, false).await;
+    let view = admin_get(g.admin, "/config").await;
+    assert_eq!(view.status, 200, "{}", view.text());
+    let text = view.text();
+    for secret in ["TopSecretRedisPw", "LeakMeHeaderToken"] {
+        assert!(!text.contains(secret), "{secret} in /config: {text}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&view.body).unwrap();
+    let layers = &json["config"]["listeners"][0]["routes"][0]["middleware"];
+    assert_eq!(
+        layers[1]["rate_limit"]["redis"]["url"],
+        "redis://:***@127.0.0.1:6399"
+    );
+    assert_eq!(
+        layers[0]["headers"]["request"]["set"]["authorization"],
+        "***"
+    );
+    assert_eq!(layers[0]["headers"]["request"]["set"]["x-gen"], "a");
+    // Settings that only name where a secret lives are kept.
+    assert_eq!(json["config"]["admin"]["token_env"], "SEAWALL_ADMIN_TOKEN");
+
+    // A bad edit on the URL's line: the error quotes that line in its code frame.
+    let bad = yaml_with_secrets(sim.local_addr(), "http://admin:LeakMePw@10.0.0.1:6379");
+    std::fs::write(&file, bad).unwrap();
+    let err = g.gw.reload().await.expect_err("not a redis:// URL");
+    assert!(!err.contains("LeakMePw"), "{err}");
+    assert!(err.contains("http://admin:***@10.0.0.1:6379"), "{err}");
+    let text = admin_get(g.admin, "/config").await.text();
+    assert!(text.contains("must start with redis://"), "{text}");
+    assert!(!text.contains("LeakMePw"), "{text}");
 }

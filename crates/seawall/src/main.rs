@@ -55,13 +55,22 @@ fn check(files: &[std::path::PathBuf]) -> ExitCode {
     let mut bad = 0usize;
     for file in files {
         // The exit code is the verdict; output nobody reads any more is not an error.
-        match seawall_config::load(Path::new(file)) {
-            Ok(config) => {
+        match seawall_config::load_with_warnings(Path::new(file)) {
+            Ok((config, warnings)) => {
+                // Warnings go to stderr with the errors; they do not change the verdict.
+                for warning in &warnings {
+                    let _ = emit(std::io::stderr(), format!("{warning}\n"));
+                }
                 // Valid config, but possibly asking for what this build left out (Redis
                 // without the `redis` feature): invalid here, as `run` would refuse it.
                 let unsupported = seawall_gateway::middleware::rate_limit::unsupported(&config);
                 if unsupported.is_empty() {
-                    let _ = emit(std::io::stdout(), format!("{}: ok", file.display()));
+                    let ok = match warnings.len() {
+                        0 => format!("{}: ok", file.display()),
+                        1 => format!("{}: ok (1 warning)", file.display()),
+                        n => format!("{}: ok ({n} warnings)", file.display()),
+                    };
+                    let _ = emit(std::io::stdout(), ok);
                 } else {
                     bad += 1;
                     for problem in unsupported {

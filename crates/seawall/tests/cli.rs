@@ -173,6 +173,47 @@ fn check_of_a_redis_limit_depends_on_the_builds_redis_feature() {
 }
 
 #[test]
+fn check_warns_about_a_redis_timeout_that_can_stall_the_route_and_still_exits_0() {
+    let text = "\
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes:
+      - name: api
+        upstream: app
+        timeout: 2s
+        middleware:
+          - rate_limit:
+              redis: {url: \"redis://:TopSecretRedisPw@127.0.0.1:6399\", timeout: 5s}
+              limits: [{name: k, key: [client_ip], rate: \"100/s\", store: redis}]
+upstreams:
+  - name: app
+    endpoints: [127.0.0.1:3000]
+";
+    let dir = TempDir::new();
+    let file = dir.path().join("stall.yaml");
+    std::fs::write(&file, text).expect("write");
+    let path = file.to_str().expect("utf-8");
+    let (code, out, err) = run_to_exit(&["check", path]);
+    if !cfg!(feature = "redis") {
+        return;
+    }
+    assert_eq!(code, Some(0), "stdout {out} stderr {err}");
+    assert!(out.contains("stall.yaml: ok (1 warning)"), "stdout: {out}");
+    assert!(
+        err.starts_with(
+            "warning: redis timeout 5s is not shorter than the timeout 2s of route `api`"
+        ),
+        "stderr: {err}"
+    );
+    assert!(err.contains(&format!("{path}:10:")), "stderr: {err}");
+    assert!(err.contains("layer_stalled"), "stderr: {err}");
+    // The code frame quotes the URL's line, without its password.
+    assert!(err.contains("redis://:***@127.0.0.1:6399"), "stderr: {err}");
+    assert!(!err.contains("TopSecretRedisPw"), "stderr: {err}");
+}
+
+#[test]
 fn check_on_a_missing_file_exits_3_and_names_the_file() {
     let dir = TempDir::new();
     let file = dir.path().join("does-not-exist.yaml");

@@ -61,6 +61,14 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     found.0
 }
 
+/// What `config` allows but probably does not mean: each still loads and runs, so these are
+/// shown as warnings (`seawall check`), never refused.
+pub fn warnings(config: &Config) -> Vec<Problem> {
+    let mut found = Found::default();
+    found.redis_timeout_warnings(config);
+    found.0
+}
+
 #[derive(Default)]
 struct Found(Vec<Problem>);
 

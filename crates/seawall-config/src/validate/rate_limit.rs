@@ -4,7 +4,7 @@
 //! `redis` section whose URL is a `redis://` URL (never echoed: it may hold a password); a
 //! `lease` belongs to a Redis limit in reject mode and holds 2 to `burst` tokens. The same
 //! checks the gateway's layer makes when it builds, so a config that passes here always
-//! builds.
+//! builds. One warning: a Redis `timeout` not shorter than the route's `timeout`.
 
 use super::Found;
 use crate::{
@@ -34,6 +34,46 @@ impl Found {
                         );
                         self.rate_limit(&path, rl);
                     }
+                }
+            }
+        }
+    }
+
+    /// Warns about a Redis `timeout` at or past its route's `timeout`: valid, but while Redis
+    /// hangs every request on the route waits for the whole deadline (`layer_stalled`)
+    /// instead of falling back to `on_error`.
+    pub(super) fn redis_timeout_warnings(&mut self, config: &Config) {
+        for (i, listener) in config.listeners.iter().enumerate() {
+            for (j, route) in listener.routes.iter().enumerate() {
+                for (k, layer) in route.middleware.iter().enumerate() {
+                    let MiddlewareConfig::RateLimit(rl) = layer else {
+                        continue;
+                    };
+                    let Some(redis) = &rl.redis else { continue };
+                    let used = rl.limits.iter().any(|l| l.store == LimitStore::Redis);
+                    if !used || redis.timeout.get() < route.timeout.get() {
+                        continue;
+                    }
+                    let route_path =
+                        join_index(&join_key(&join_index("listeners", i), "routes"), j);
+                    let layer = join_index(&join_key(&route_path, "middleware"), k);
+                    let path = join_key(
+                        &join_key(&join_key(&layer, "rate_limit"), "redis"),
+                        "timeout",
+                    );
+                    let name = route
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}/{j}", listener.name));
+                    let message = format!(
+                        "redis timeout {} is not shorter than the timeout {} of route `{name}`: a hung Redis stalls every request on that route until its deadline (`layer_stalled`)",
+                        redis.timeout, route.timeout
+                    );
+                    let hint = format!(
+                        "set redis.timeout well below the route timeout {} (the default is 50ms), so `on_error` applies while the request still has time",
+                        route.timeout
+                    );
+                    self.push(path, Some(redis.timeout.to_string()), message, Some(hint));
                 }
             }
         }
