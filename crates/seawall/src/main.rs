@@ -16,6 +16,14 @@ use clap::Parser as _;
 
 use crate::cli::{Cli, Command, ConfigCommand};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for runtime failures.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for an invalid config.
