@@ -545,3 +545,83 @@ async fn a_host_name_endpoint_without_server_name_checks_the_certificate_against
     assert_eq!(r.text(), "hello");
     assert_eq!(up.handshakes(), 1);
 }
+
+/// A self-signed certificate as OpenSSL 3's `req -x509` makes it: `CA:TRUE`, for `names`.
+fn self_signed_ca_true(names: &[&str]) -> Identity {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = CertificateParams::new(names).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Identity {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_ca_true_certificate_pinned_in_ca_file_is_trusted_as_itself() {
+    // The most common private setup: `openssl req -x509` (CA:TRUE) and that one file as
+    // `ca_file`. curl and Go accept it; so must the gateway, with the name still checked.
+    let identity = self_signed_ca_true(&["localhost"]);
+    let files = Files::new("pinned");
+    let ca_file = files.write("self.pem", &identity.cert_pem);
+    let up = TlsUpstream::start(&identity, None).await;
+    let g = start(&yaml(
+        &tls_upstream(up.addr, &trusting(&ca_file), "", ""),
+        "10s",
+    ))
+    .await;
+    let r = get(g.addr, "/").await;
+    assert_eq!(r.status, 200, "{:?} {}", r.error(), r.text());
+    assert_eq!(r.text(), "hello");
+
+    // The same pin does not excuse a name the certificate does not hold.
+    let wrong_name = format!("server_name: other.example, ca_file: \"{ca_file}\"");
+    let mut g = start(&yaml(&tls_upstream(up.addr, &wrong_name, "", ""), "10s")).await;
+    let r = get(g.addr, "/").await;
+    assert_eq!(r.error(), Some("tls_error"));
+    let line = log_line(&mut g.log, Duration::from_secs(5), |v| v["status"] == 502)
+        .await
+        .expect("access log line");
+    let detail = line["error_detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("name mismatch"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_true_certificate_that_is_not_pinned_says_what_to_do() {
+    // Signed by a trusted CA but itself marked CA:TRUE: webpki refuses it, and the detail
+    // names the cause and the fix.
+    let ca = TestCa::new("trusted CA");
+    let names = vec!["localhost".to_owned()];
+    let mut params = CertificateParams::new(names).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    let identity = Identity {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    };
+    let files = Files::new("ca-leaf");
+    let ca_file = files.write("ca.pem", &ca.pem());
+    let up = TlsUpstream::start(&identity, None).await;
+    let mut g = start(&yaml(
+        &tls_upstream(up.addr, &trusting(&ca_file), "", ""),
+        "10s",
+    ))
+    .await;
+    let r = get(g.addr, "/").await;
+    assert_eq!(r.error(), Some("tls_error"));
+    let line = log_line(&mut g.log, Duration::from_secs(5), |v| v["status"] == 502)
+        .await
+        .expect("access log line");
+    let detail = line["error_detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("CA:TRUE") && detail.contains("basicConstraints=critical,CA:FALSE"),
+        "{line}"
+    );
+}

@@ -288,7 +288,11 @@ pub(crate) async fn open(endpoint: &Endpoint, deadline: Instant) -> Result<Strea
     let limit = tls_limit.min(deadline);
     let (stream, kind) = match tokio::time::timeout_at(limit, tls.handshake(stream, addr)).await {
         Ok(Ok(done)) => done,
-        Ok(Err(error)) => return Err(PoolError::tls(addr, error)),
+        Ok(Err(error)) => {
+            let error = PoolError::tls(addr, error);
+            common.warn_tls_failure(&error);
+            return Err(error);
+        }
         Err(_) if deadline <= tls_limit => {
             return Err(PoolError::deadline(addr, "in the TLS handshake"));
         }

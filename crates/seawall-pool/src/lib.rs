@@ -38,6 +38,7 @@ mod lease_timer;
 mod metrics;
 mod multiplex;
 mod options;
+mod pinned;
 mod pool;
 mod resolve;
 mod settings;

@@ -41,11 +41,36 @@ pub(crate) struct Common {
     pub(crate) abort: CancellationToken,
     /// The origin of lease deadlines kept as integers (`lease_timer::LeaseClock`).
     pub(crate) epoch: tokio::time::Instant,
+    /// When a failed TLS handshake was last logged as a warning, in seconds since `epoch`
+    /// plus one (`0`: never).
+    tls_warned: AtomicU64,
 }
+
+/// At most one warning per upstream in this long about failed TLS handshakes.
+const TLS_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Common {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Logs a failed TLS handshake as a warning, at most once per [`TLS_WARN_EVERY`] per
+    /// upstream. Why: the detail (an unknown issuer, a CA certificate, a name mismatch)
+    /// otherwise reaches only the access log of routes that have one, and a
+    /// misconfigured upstream then shows as nothing but 502s.
+    pub(crate) fn warn_tls_failure(&self, error: &crate::PoolError) {
+        let now = self.epoch.elapsed().as_secs() + 1;
+        let last = self.tls_warned.load(Ordering::Relaxed);
+        if last != 0 && now < last + TLS_WARN_EVERY.as_secs() {
+            return;
+        }
+        if self
+            .tls_warned
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            tracing::warn!(upstream = %self.upstream, %error, "Upstream TLS handshake failed (repeats of this warning are suppressed for 60 s).");
+        }
     }
 }
 
@@ -139,6 +164,7 @@ impl Pool {
             closed: AtomicBool::new(false),
             abort: CancellationToken::new(),
             epoch: tokio::time::Instant::now(),
+            tls_warned: AtomicU64::new(0),
         });
         let subs = endpoints
             .iter()

@@ -22,6 +22,8 @@ use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, ResolvesClientCert, Resumption,
     VerifierBuilderError, WebPkiServerVerifier,
 };
+
+use crate::pinned::{UpstreamVerifier, is_ca_used_as_end_entity};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{CertificateError, ClientConfig, HandshakeKind, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
@@ -226,7 +228,7 @@ pub struct UpstreamTls {
 #[derive(Clone)]
 struct Trust {
     roots: Option<Vec<CertificateDer<'static>>>,
-    verifier: Arc<WebPkiServerVerifier>,
+    verifier: Arc<UpstreamVerifier>,
 }
 
 /// The client certificate chain and key DER as loaded (`None`: no client certificate) and
@@ -275,11 +277,13 @@ impl UpstreamTls {
                         }
                     }
                 }
-                let verifier = WebPkiServerVerifier::builder_with_provider(
+                let webpki = WebPkiServerVerifier::builder_with_provider(
                     Arc::new(store),
                     Arc::clone(&provider),
                 )
                 .build()?;
+                let pinned = roots.clone().unwrap_or_default();
+                let verifier = Arc::new(UpstreamVerifier::new(webpki, pinned));
                 Trust { roots, verifier }
             }
         };
@@ -309,7 +313,10 @@ impl UpstreamTls {
         };
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
-            .with_webpki_verifier(Arc::clone(&trust.verifier))
+            // webpki's checks, plus a self-signed `ca_file` certificate trusted as itself
+            // (see `crate::pinned`).
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::clone(&trust.verifier) as _)
             .with_client_cert_resolver(Arc::clone(&identity.resolver));
         config.alpn_protocols = settings.alpn.clone();
         config.resumption = Resumption::store(Arc::clone(&sessions.0));
@@ -456,7 +463,8 @@ pub(crate) fn describe_handshake_error(error: &std::io::Error) -> String {
 
 fn describe_certificate(error: &CertificateError) -> String {
     match error {
-        CertificateError::UnknownIssuer => "unknown issuer (not signed by a trusted CA)".to_owned(),
+        CertificateError::UnknownIssuer => "unknown issuer (not signed by a trusted CA): add the CA that signed it to the upstream's `tls.ca_file` (for a self-signed certificate, the certificate itself)".to_owned(),
+        other if is_ca_used_as_end_entity(other) => "the certificate is a CA certificate (basicConstraints CA:TRUE, the OpenSSL 3 default for `req -x509`), which is accepted as a server's own certificate only when the upstream's `tls.ca_file` holds exactly that certificate: list it there, or re-issue it with `-addext basicConstraints=critical,CA:FALSE`, or sign a leaf certificate with a CA".to_owned(),
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
             format!("expired ({error})")
         }
