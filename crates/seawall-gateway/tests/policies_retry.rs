@@ -2,7 +2,8 @@
 //! the other endpoint; a POST is not retried; a full outage with retries on is amplified by
 //! at most the budget (ratio plus reserve); a try that cannot finish before the deadline is
 //! not started, judged by its backoff and by how long the upstream's tries recently took;
-//! `per_try_timeout` bounds each try; and each retry decision is counted.
+//! `per_try_timeout` bounds each try; a retried response's body is read to its end, so
+//! its connection carries the retry; and each retry decision is counted.
 
 mod support;
 
@@ -331,4 +332,41 @@ async fn a_retry_is_not_started_when_less_is_left_than_the_upstream_recently_nee
             sim.stats().requests
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_response_is_drained_so_its_connection_carries_the_retry() {
+    let sim = sim().await;
+    let retry = "max_attempts: 2, retry_on: [\"503\"], backoff: {base: 1ms, max: 2ms}";
+    let g = start(&yaml(&[sim.local_addr()], "timeouts: {}", retry, "5s")).await;
+    for _ in 0..5 {
+        assert_eq!(get(g.addr, "/status/503").await.status, 503);
+    }
+    assert_eq!(sim.stats().requests, 10, "every request was retried once");
+    let m = metrics_text(g.admin).await;
+    assert_eq!(retries(&m, "attempted"), 5.0, "{m}");
+    let up = [("upstream", "up")];
+    let closed = |reason: &str| {
+        metric(
+            &m,
+            "seawall_upstream_connections_closed_total",
+            &[up[0], ("reason", reason)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(closed("body_incomplete"), 0.0, "{m}");
+    assert_eq!(
+        metric(&m, "seawall_upstream_connections_opened_total", &up),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "seawall_upstream_requests_total",
+            &[up[0], ("reused", "true")]
+        ),
+        Some(9.0),
+        "{m}"
+    );
 }

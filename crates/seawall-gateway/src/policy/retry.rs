@@ -17,7 +17,10 @@
 //!    that refusals for other reasons spend no budget).
 //!
 //! A retry is counted as `attempted`, waits its backoff, and prefers another endpoint than
-//! the one that just failed. Each try forwards its own remaining budget (`attempt` writes
+//! the one that just failed. While it waits, the failed response's body is read to its end
+//! (at most [`DRAIN_BYTES`], for at most [`DRAIN_TIME`], within the deadline) so that its
+//! connection can carry the retry or a later request; a larger or slower body is dropped,
+//! which closes that connection. The retry starts after the longer of the two waits. Each try forwards its own remaining budget (`attempt` writes
 //! the deadline headers per try). Every decision is also noted in the request's context
 //! (`cx.policy`, the access log's `policy` field) and its debug trace (`retry` entries).
 
@@ -41,6 +44,11 @@ use super::{
 use crate::{body::Outgoing, context::RequestContext, runtime::Upstream};
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The most of a retried response's body read to reuse its connection.
+const DRAIN_BYTES: u64 = 64 * 1024;
+/// The longest a retried response's body is read for (alongside the backoff).
+const DRAIN_TIME: Duration = Duration::from_millis(20);
 
 /// A route's retry settings, built.
 pub struct RouteRetry {
@@ -264,11 +272,15 @@ pub async fn forward(
             format!("attempt={};after={}ms", attempts + 1, after.as_millis())
         });
         tracing::debug!(route, upstream = %upstream.name, attempt = attempts + 1, status, kind = ?kind, ?after, "Retrying.");
-        // The failed response (if any) is dropped here: its connection is not reused.
-        drop(out.result);
-        if !after.is_zero() {
-            sleep(after).await;
-        }
+        // The failed response's body is read to its end while the backoff runs, so that
+        // its connection goes back to the pool for the retry rather than being closed.
+        let drain = async {
+            if let Ok(resp) = out.result {
+                let until = (Instant::now() + DRAIN_TIME).min(cx.deadline);
+                resp.into_body().drain(DRAIN_BYTES, until).await;
+            }
+        };
+        futures_util::future::join(drain, sleep(after)).await;
         avoid = out.endpoint;
         req = again;
     }
