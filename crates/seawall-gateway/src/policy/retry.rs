@@ -180,6 +180,12 @@ pub async fn forward(
     }
     let Some(retry) = retry else {
         let deadline = cx.deadline;
+        if hedge.is_none() {
+            // Nothing here weighs try times: the plain path records none (no lock).
+            return try_once(upstream, req, cx, deadline, None, None)
+                .await
+                .result;
+        }
         return one_try(hedge, route, upstream, req, cx, deadline, None)
             .await
             .result;
@@ -305,7 +311,8 @@ fn retry_after(resp: &Response<Outgoing>) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-/// One try, hedged when the route hedges this request.
+/// One try, hedged when the route hedges this request; a success is recorded in the
+/// upstream's [`TryTimes`].
 async fn one_try(
     hedge: Option<(&RouteHedge, &Replay)>,
     route: &str,
