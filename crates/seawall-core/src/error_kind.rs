@@ -138,6 +138,40 @@ impl ErrorKind {
         }
     }
 
+    /// The `grpc-status` a gRPC client receives instead of [`ErrorKind::status`] (the
+    /// gateway's error then arrives as a gRPC trailers-only response). Codes are chosen as
+    /// the gRPC status-code guide and its HTTP mapping suggest: the caller's deadline is
+    /// DEADLINE_EXCEEDED (4); a transient failure to reach or hear from the upstream, or
+    /// the gateway shedding load, is UNAVAILABLE (14, which gRPC clients may retry); a
+    /// rate limit or an over-size message is RESOURCE_EXHAUSTED (8); no route is
+    /// UNIMPLEMENTED (12, gRPC's reading of 404); a malformed request or an invalid
+    /// upstream answer is INTERNAL (13: a protocol fault, not the application's argument);
+    /// a client that left is CANCELLED (1).
+    pub const fn grpc_status(self) -> u8 {
+        match self {
+            ErrorKind::ClientClosed => 1,
+            ErrorKind::DeadlineExceeded | ErrorKind::LayerStalled | ErrorKind::BodyReadTimeout => 4,
+            ErrorKind::RateLimited | ErrorKind::BodyTooLarge => 8,
+            ErrorKind::NoRoute => 12,
+            ErrorKind::BadRequest | ErrorKind::UpstreamProtocol | ErrorKind::Internal => 13,
+            ErrorKind::NoEndpoint
+            | ErrorKind::PoolExhausted
+            | ErrorKind::ConnectTimeout
+            | ErrorKind::ConnectError
+            | ErrorKind::TlsHandshakeTimeout
+            | ErrorKind::TlsError
+            | ErrorKind::ResponseHeaderTimeout
+            | ErrorKind::UpstreamReset
+            | ErrorKind::Overloaded
+            | ErrorKind::CircuitOpen => 14,
+        }
+    }
+
+    /// The kind whose [`ErrorKind::reason`] is `reason`.
+    pub fn from_reason(reason: &str) -> Option<ErrorKind> {
+        Self::ALL.into_iter().find(|k| k.reason() == reason)
+    }
+
     /// One sentence for the docs table and the response body.
     pub const fn description(self) -> &'static str {
         match self {

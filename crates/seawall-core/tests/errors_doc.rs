@@ -1,4 +1,5 @@
-//! docs/errors.md must list every error kind with the status and reason the code uses.
+//! docs/errors.md must list every error kind with the status, gRPC status and reason the
+//! code uses.
 
 use seawall_core::ErrorKind;
 
@@ -18,6 +19,14 @@ fn errors_doc_table_matches_the_code() {
             kind.reason(),
             kind.status().as_u16()
         );
+        let grpc = row.split('|').nth(3).map(str::trim).unwrap_or_default();
+        assert!(
+            grpc.starts_with(&format!("{} ", kind.grpc_status())),
+            "docs/errors.md says gRPC {grpc} for `{}`, the code says {}",
+            kind.reason(),
+            kind.grpc_status()
+        );
+        assert_eq!(ErrorKind::from_reason(kind.reason()), Some(kind));
     }
     let rows = doc.lines().filter(|l| l.starts_with("| `")).count();
     assert_eq!(

@@ -27,7 +27,7 @@ use serde_json::json;
 use seawall_pool::EndpointSnapshot;
 
 use crate::{
-    gateway::Inner, middleware::debug::token_matches, runtime::Upstream,
+    exposition, gateway::Inner, middleware::debug::token_matches, runtime::Upstream,
     upstream_pool::EntrySnapshot,
 };
 
@@ -93,15 +93,17 @@ pub async fn start(
     Ok(Some(addr))
 }
 
-async fn metrics(State(s): State<Arc<AdminState>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.inner.shared.metrics.encode(),
-    )
-        .into_response()
+/// OpenMetrics when the scraper's `Accept` prefers it (Prometheus does), else the
+/// Prometheus text format 0.0.4 (see [`exposition`]).
+async fn metrics(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let body = s.inner.shared.metrics.encode();
+    if exposition::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, exposition::OPENMETRICS)], body).into_response()
+    } else {
+        let text = exposition::to_prometheus_text(&body);
+        ([(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)], text).into_response()
+    }
 }
 
 async fn readyz(State(s): State<Arc<AdminState>>) -> Response {

@@ -186,6 +186,38 @@ pin_project! {
 }
 
 impl Outgoing {
+    /// Reads an upstream body to its end and drops it, so that its HTTP/1.1 connection
+    /// goes back to the pool (an HTTP/2 stream ends instead of being reset) rather than
+    /// being closed `body_incomplete`. Gives up, which closes the connection as a drop
+    /// does, past `max_bytes` (at once when the body announces more) or at `until` (a
+    /// body already received drains even when `until` has passed). True when the body
+    /// ended; a body the gateway made is just dropped.
+    pub async fn drain(self, max_bytes: u64, until: Instant) -> bool {
+        use http_body_util::BodyExt;
+        let Outgoing::Upstream { mut body } = self else {
+            return true;
+        };
+        if body.size_hint().lower() > max_bytes {
+            return false;
+        }
+        let reading = async {
+            let mut read = 0u64;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else {
+                    return false;
+                };
+                read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if read > max_bytes {
+                    return false;
+                }
+            }
+            true
+        };
+        tokio::time::timeout_at(until, reading)
+            .await
+            .unwrap_or(false)
+    }
+
     /// A small body made by the gateway.
     pub fn text(text: impl Into<Bytes>) -> Self {
         use http_body_util::BodyExt;

@@ -32,7 +32,7 @@ use crate::{
     body::{Outgoing, RequestBody, ResponseBody},
     chain::ChainOutcome,
     context::{RequestContext, Stage},
-    error_response::error_response,
+    error_response::{self, error_response},
     listener::ConnState,
     middleware::debug::{SEAWALL_DEBUG, token_matches},
     policy::{self, breaker::retry_after_secs},
@@ -199,6 +199,7 @@ async fn respond(
         rejection,
         version,
     } = admitted;
+    let grpc = error_response::is_grpc(req.headers());
     let (result, entered) = match rejection {
         Some(e) => (Err(e), 0),
         None => run_guarded(&route, req, pending.cx()).await,
@@ -217,6 +218,12 @@ async fn respond(
             }
             resp
         }
+    };
+    // A gateway-made error (here, or a layer's refusal) in the shape gRPC clients read.
+    let resp = if grpc {
+        error_response::grpc_shaped(resp)
+    } else {
+        resp
     };
     let (mut head, mut body) = resp.into_parts();
     cx.status = head.status.as_u16();
@@ -239,7 +246,13 @@ async fn respond(
             ErrorKind::Internal,
             format!("panic in response phase: {message}"),
         );
-        (head, body) = error_response(ErrorKind::Internal, None).into_parts();
+        let resp = error_response(ErrorKind::Internal, None);
+        (head, body) = if grpc {
+            error_response::grpc_shaped(resp)
+        } else {
+            resp
+        }
+        .into_parts();
         cx.status = head.status.as_u16();
     }
     if cx.tunnel_opened && head.status != http::StatusCode::SWITCHING_PROTOCOLS {

@@ -176,7 +176,7 @@ pub fn prepare_upstream_request(
     budget: Duration,
     endpoint: SocketAddr,
 ) {
-    let grpc = is_grpc(req.headers());
+    let grpc = crate::error_response::is_grpc(req.headers());
     let had_grpc_timeout = req.headers().contains_key(GRPC_TIMEOUT);
     if !req.headers().contains_key(header::HOST) {
         let host = match req.uri().authority() {
@@ -204,12 +204,6 @@ pub fn prepare_upstream_request(
     if grpc || had_grpc_timeout {
         headers.insert(GRPC_TIMEOUT, format_grpc_timeout(budget));
     }
-}
-
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, client: SocketAddr) {

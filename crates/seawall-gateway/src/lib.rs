@@ -14,6 +14,7 @@ pub mod chain;
 pub mod context;
 mod edge;
 mod error_response;
+mod exposition;
 mod forwarding;
 mod gateway;
 pub mod histogram;

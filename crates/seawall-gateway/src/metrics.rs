@@ -463,7 +463,8 @@ impl Metrics {
         Arc::new(Metrics { registry, ..m })
     }
 
-    /// Prometheus text exposition of every metric.
+    /// OpenMetrics text exposition of every metric (`# EOF` included); the admin API
+    /// rewrites it for scrapers that want the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
         // Encoding into a String cannot fail for lack of space; an error here would be a

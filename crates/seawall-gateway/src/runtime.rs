@@ -39,7 +39,7 @@ use crate::{
         fallback::RouteFallback,
         health::UpstreamHealth,
         hedge::RouteHedge,
-        retry::{Budget, RouteRetry},
+        retry::{Budget, RouteRetry, TryTimes},
     },
     routing::{HostPattern, Router},
     upstream_pool::{DnsSetup, UpstreamPool},
@@ -96,6 +96,8 @@ pub struct Upstream {
     pub bulkhead: Option<Bulkhead>,
     /// Spent by every route retrying against this upstream.
     pub budget: Budget,
+    /// The least time a try recently needed (routes with `retry` or `hedge` feed it).
+    pub min_try: TryTimes,
     /// Off unless `health_check` is configured; its probe task holds a weak reference.
     pub health: Option<UpstreamHealth>,
     /// The pool's TLS, when the upstream has `tls`; kept to build the next one from.
@@ -217,6 +219,7 @@ impl Upstream {
             picker,
             bulkhead,
             budget,
+            min_try: TryTimes::default(),
             health,
         })
     }

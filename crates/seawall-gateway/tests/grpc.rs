@@ -1,8 +1,10 @@
 //! gRPC through the gateway: a tonic client speaks h2c to the listener, the gateway
 //! forwards over its HTTP/2 upstream pool (`protocol: http2`) to a tonic server, and
 //! unary, server-streaming and client-streaming calls come back with their status,
-//! message and trailing metadata intact, errors included. Messages are hand-written prost
-//! structs and the service a hand-written tower service, so no `protoc` is needed.
+//! message and trailing metadata intact, errors included; the gateway's own errors
+//! (deadline, no route, connect failure, rate limit) reach the client as gRPC statuses.
+//! Messages are hand-written prost structs and the service a hand-written tower service,
+//! so no `protoc` is needed.
 
 // tonic's API hands `Status` (large) by value in `Result`s; that is its shape, not ours.
 #![allow(clippy::result_large_err)]
@@ -37,6 +39,9 @@ struct EchoRequest {
     /// Fail: a unary call at once, a stream after its replies.
     #[prost(bool, tag = "3")]
     fail: bool,
+    /// Milliseconds a unary call waits before answering.
+    #[prost(uint32, tag = "4")]
+    delay_ms: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -84,6 +89,7 @@ impl UnaryService<EchoRequest> for Unary {
     fn call(&mut self, request: Request<EchoRequest>) -> Self::Future {
         Box::pin(async move {
             let request = request.into_inner();
+            tokio::time::sleep(std::time::Duration::from_millis(request.delay_ms.into())).await;
             if request.fail {
                 return Err(refusal(&request.message));
             }
@@ -221,6 +227,7 @@ fn echo(message: &str, count: u32, fail: bool) -> Request<EchoRequest> {
         message: message.to_owned(),
         count,
         fail,
+        delay_ms: 0,
     })
 }
 
@@ -327,6 +334,7 @@ async fn client_streams_and_concurrent_calls_share_one_upstream_connection() {
         message: m.to_owned(),
         count: 0,
         fail: false,
+        delay_ms: 0,
     }));
     let reply = grpc
         .client_streaming(
@@ -365,4 +373,119 @@ async fn client_streams_and_concurrent_calls_share_one_upstream_connection() {
         &[("upstream", "grpc")],
     );
     assert_eq!(opened, Some(1.0), "{m}");
+}
+
+/// A gateway error seen by a gRPC client: its code, message and `seawall-error`.
+#[track_caller]
+fn assert_gateway_status(status: &Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(status.message(), reason, "{status:?}");
+    assert_eq!(
+        status.metadata().get("seawall-error").unwrap(),
+        reason,
+        "{status:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_errors_reach_grpc_clients_as_grpc_statuses() {
+    let (upstream, echo_service) = grpc_upstream().await;
+    let dead = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let limit =
+        "{rate_limit: {limits: [{name: one, key: [client_ip], rate: \"1/min\", burst: 1}]}}";
+    let yaml = config(
+        &[],
+        &[
+            route("slow", "*", "/test.Echo/Unary", "grpc", "300ms", ""),
+            route("dead", "*", "/test.Dead/", "dead", "5s", ""),
+            route(
+                "limited",
+                "*",
+                "/test.Echo/ServerStream",
+                "grpc",
+                "5s",
+                limit,
+            ),
+        ],
+        &[
+            format!("{{name: grpc, endpoints: [\"{upstream}\"], protocol: http2}}"),
+            format!("{{name: dead, endpoints: [\"{dead}\"], protocol: http2}}"),
+        ],
+    );
+    let g = start(&yaml).await;
+    let mut grpc = client(g.addr).await;
+
+    // The route's deadline passes while the upstream thinks: DEADLINE_EXCEEDED, at once.
+    let mut slow = echo("slow", 0, false);
+    slow.get_mut().delay_ms = 2000;
+    grpc.ready().await.unwrap();
+    let t = std::time::Instant::now();
+    let status = grpc
+        .unary(slow, PathAndQuery::from_static("/test.Echo/Unary"), codec())
+        .await
+        .unwrap_err();
+    assert_gateway_status(&status, Code::DeadlineExceeded, "deadline_exceeded");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // No route: UNIMPLEMENTED, as gRPC reads a 404.
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary(
+            echo("x", 0, false),
+            PathAndQuery::from_static("/other.Service/Method"),
+            codec(),
+        )
+        .await
+        .unwrap_err();
+    assert_gateway_status(&status, Code::Unimplemented, "no_route");
+
+    // The upstream refuses connections: UNAVAILABLE.
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary(
+            echo("x", 0, false),
+            PathAndQuery::from_static("/test.Dead/Unary"),
+            codec(),
+        )
+        .await
+        .unwrap_err();
+    assert_gateway_status(&status, Code::Unavailable, "connect_error");
+
+    // Over the rate limit (a layer's refusal): RESOURCE_EXHAUSTED, with its headers.
+    let path = PathAndQuery::from_static("/test.Echo/ServerStream");
+    grpc.ready().await.unwrap();
+    let mut replies = grpc
+        .server_streaming(echo("a", 1, false), path.clone(), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    while replies.message().await.unwrap().is_some() {}
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .server_streaming(echo("b", 1, false), path, codec())
+        .await
+        .unwrap_err();
+    assert_gateway_status(&status, Code::ResourceExhausted, "rate_limited");
+    assert!(status.metadata().get("retry-after").is_some(), "{status:?}");
+
+    // The upstream's own statuses still pass through unchanged.
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary(
+            echo("nope", 0, true),
+            PathAndQuery::from_static("/test.Echo/Unary"),
+            codec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.metadata().get("seawall-error").is_none());
+    assert_eq!(echo_service.calls.load(Ordering::SeqCst), 3);
 }

@@ -2,7 +2,8 @@
 //! whose first copy went to the slow one is answered by the hedge at about the hedge
 //! delay plus the fast latency, `seawall_hedges_total` counts it and the access log says
 //! `hedge=won`; the cancelled copy's connection is closed, not left in use; a POST is not
-//! hedged without the opt-in; with the budget spent, no copy is sent; and a `p95` delay
+//! hedged without the opt-in; with the budget spent, no copy is sent; no copy is sent
+//! when less time is left than the upstream's tries recently took; and a `p95` delay
 //! appears once 20 latencies are known, at the route's p95.
 
 mod support;
@@ -134,4 +135,41 @@ async fn a_p95_delay_follows_the_routes_latencies_once_enough_are_known() {
     let delay = gauge(&m).unwrap();
     // 21+ samples, about half at 300 ms: the p95 is a slow one, at most 10 % late.
     assert!((0.3..0.6).contains(&delay), "p95 delay {delay}s: {m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_copy_is_sent_when_less_is_left_than_the_upstream_recently_needed() {
+    // The try's deadline is its `per_try_timeout`: the race ends inside the try, and is
+    // counted.
+    for (per_try, copies) in [("600ms", 0.0), ("3s", 1.0)] {
+        let sim = sim().await;
+        // `warm.test` (hedged too late to ever hedge) teaches the gateway that the
+        // upstream needs ~800 ms; `r` hedges after 100 ms within `per_try`.
+        let warm = route("warm", "warm.test", "/", "up", "5s", "");
+        let warm = format!("{}, hedge: {{delay: 3s}}}}", warm.trim_end_matches('}'));
+        let r = route("r", "*", "/", "up", "5s", "");
+        let r = format!(
+            "{}, hedge: {{delay: 100ms}}, retry: {{max_attempts: 1, per_try_timeout: {per_try}}}}}",
+            r.trim_end_matches('}')
+        );
+        let g = start(&config(
+            &[],
+            &[warm, r],
+            &[upstream("up", &[sim.local_addr()], "", "")],
+        ))
+        .await;
+        for _ in 0..3 {
+            let warm = http::Request::get("/delay/800ms")
+                .header("host", "warm.test")
+                .body(Full::default())
+                .unwrap();
+            assert_eq!(send(g.addr, warm).await.unwrap().status, 200);
+        }
+        let r = get(g.addr, "/delay/800ms").await;
+        let m = metrics_text(g.admin).await;
+        let sent = hedges(&m, "won") + hedges(&m, "lost");
+        assert_eq!(sent, copies, "per_try_timeout {per_try}: {m}");
+        let status = if copies == 0.0 { 504 } else { 200 };
+        assert_eq!(r.status, status, "per_try_timeout {per_try}");
+    }
 }

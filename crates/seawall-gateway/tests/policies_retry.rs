@@ -1,7 +1,9 @@
 //! Retries through the real gateway: a GET whose first try hits a dead endpoint succeeds on
 //! the other endpoint; a POST is not retried; a full outage with retries on is amplified by
 //! at most the budget (ratio plus reserve); a try that cannot finish before the deadline is
-//! not started; `per_try_timeout` bounds each try; and each retry decision is counted.
+//! not started, judged by its backoff and by how long the upstream's tries recently took;
+//! `per_try_timeout` bounds each try; a retried response's body is read to its end, so
+//! its connection carries the retry; and each retry decision is counted.
 
 mod support;
 
@@ -176,7 +178,7 @@ async fn a_retry_that_could_not_finish_before_the_deadline_is_not_started() {
     assert!(t.elapsed() < MS(300), "answered at once: {:?}", t.elapsed());
     assert_eq!(seen.load(Ordering::Relaxed), 1);
     let m = metrics_text(g.admin).await;
-    assert_eq!(retries(&m, "deadline"), 1.0, "{m}");
+    assert_eq!(retries(&m, "deadline_too_close"), 1.0, "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,4 +271,102 @@ async fn each_try_forwards_its_own_budget_not_the_whole_deadline() {
     let budget: u64 = echo.header("seawall-timeout-ms").unwrap().parse().unwrap();
     assert!((1..=300).contains(&budget), "forwarded budget {budget} ms");
     assert_eq!(echo.header_values("x-forwarded-for").len(), 1);
+}
+
+/// Two routes to one sim: `warm.test` (no per-try timeout) teaches the gateway that the
+/// upstream needs ~800 ms; `r` cuts its first try at 400 ms, with `timeout` in all.
+fn slow_upstream_yaml(sim: SocketAddr, timeout: &str) -> String {
+    let warm = route("warm", "warm.test", "/", "up", "5s", "");
+    let warm = format!(
+        "{}, retry: {{max_attempts: 2}}}}",
+        warm.trim_end_matches('}')
+    );
+    let r = route("r", "*", "/", "up", timeout, "access_log");
+    let retry = "max_attempts: 2, per_try_timeout: 400ms, retry_on: [response_header_timeout]";
+    let r = format!("{}, retry: {{{retry}}}}}", r.trim_end_matches('}'));
+    config(&[], &[warm, r], &[upstream("up", &[sim], "", "")])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_is_not_started_when_less_is_left_than_the_upstream_recently_needed() {
+    for (timeout, retried) in [("1s", false), ("5s", true)] {
+        let sim = sim().await;
+        let mut g = start(&slow_upstream_yaml(sim.local_addr(), timeout)).await;
+        for _ in 0..3 {
+            let warm = http::Request::get("/delay/800ms")
+                .header("host", "warm.test")
+                .body(Full::default())
+                .unwrap();
+            assert_eq!(send(g.addr, warm).await.unwrap().status, 200);
+        }
+        let t = std::time::Instant::now();
+        let r = get(g.addr, "/delay/800ms").await;
+        let elapsed = t.elapsed();
+        assert_eq!(r.status, 504, "timeout {timeout}");
+        assert_eq!(r.error(), Some("response_header_timeout"));
+        let m = metrics_text(g.admin).await;
+        let line = log_line(&mut g.log, MS(2000), |v| v["route"] == "r")
+            .await
+            .expect("access log line");
+        let policy = line["policy"].as_str().unwrap_or_default().to_owned();
+        if retried {
+            // 5 s: 4.6 s left after the first try, enough for a try like the last ones.
+            assert_eq!(retries(&m, "attempted"), 1.0, "{m}");
+            assert_eq!(retries(&m, "deadline_too_close"), 0.0, "{m}");
+            assert!(elapsed >= MS(800), "two tries: {elapsed:?}");
+            assert!(policy.contains("retries=1"), "{line}");
+        } else {
+            // 1 s: 600 ms left after the first try, and the upstream needed 800 ms.
+            assert_eq!(retries(&m, "attempted"), 0.0, "{m}");
+            assert_eq!(retries(&m, "deadline_too_close"), 1.0, "{m}");
+            assert_between("the first try only", elapsed, MS(390), MS(700));
+            assert!(
+                policy.contains("retry_skipped=deadline_too_close"),
+                "{line}"
+            );
+        }
+        let tries = if retried { 5 } else { 4 };
+        assert!(
+            eventually(MS(2000), || async { sim.stats().requests == tries }).await,
+            "{} upstream requests",
+            sim.stats().requests
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_response_is_drained_so_its_connection_carries_the_retry() {
+    let sim = sim().await;
+    let retry = "max_attempts: 2, retry_on: [\"503\"], backoff: {base: 1ms, max: 2ms}";
+    let g = start(&yaml(&[sim.local_addr()], "timeouts: {}", retry, "5s")).await;
+    for _ in 0..5 {
+        assert_eq!(get(g.addr, "/status/503").await.status, 503);
+    }
+    assert_eq!(sim.stats().requests, 10, "every request was retried once");
+    let m = metrics_text(g.admin).await;
+    assert_eq!(retries(&m, "attempted"), 5.0, "{m}");
+    let up = [("upstream", "up")];
+    let closed = |reason: &str| {
+        metric(
+            &m,
+            "seawall_upstream_connections_closed_total",
+            &[up[0], ("reason", reason)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(closed("body_incomplete"), 0.0, "{m}");
+    assert_eq!(
+        metric(&m, "seawall_upstream_connections_opened_total", &up),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "seawall_upstream_requests_total",
+            &[up[0], ("reused", "true")]
+        ),
+        Some(9.0),
+        "{m}"
+    );
 }

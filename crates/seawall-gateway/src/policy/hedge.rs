@@ -12,7 +12,9 @@
 //!
 //! A copy is sent only when the request can be sent again (no body, or a body held under
 //! `retry.buffer_body_max`), the method is idempotent (or the route opted in), it would
-//! start before the try's deadline, and the upstream's retry budget allows it: every
+//! start early enough to answer before the try's deadline (its start plus the least time
+//! the upstream's tries recently took, `retry::TryTimes`, is before it), and the
+//! upstream's retry budget allows it: every
 //! copy withdraws from the budget like a retry, and hedged routes deposit every request.
 //!
 //! Each copy runs in its own scratch copy of the request context (two exchanges cannot
@@ -132,7 +134,11 @@ pub async fn try_hedged(
     avoid: Option<usize>,
 ) -> TryOutcome {
     let started = Instant::now();
-    let Some(delay) = hedge.delay(started).filter(|d| started + *d < try_deadline) else {
+    // A copy started at `t` must be able to answer before the try's deadline: it needs at
+    // least what the upstream's tries recently took (see `TryTimes`).
+    let min_try = upstream.min_try.expected_min(started);
+    let fits = |t: Instant| t + min_try < try_deadline;
+    let Some(delay) = hedge.delay(started).filter(|d| fits(started + *d)) else {
         let out = try_once(upstream, req, cx, try_deadline, avoid, None).await;
         if out.result.is_ok() {
             hedge.record(started.elapsed());
@@ -155,7 +161,7 @@ pub async fn try_hedged(
         let mut extras = FuturesUnordered::new();
         let mut next = started + delay;
         loop {
-            let may_send = !refused && sent < hedge.max_extra && next < try_deadline;
+            let may_send = !refused && sent < hedge.max_extra && fits(next);
             tokio::select! {
                 out = &mut first, if first_live => {
                     first_live = false;

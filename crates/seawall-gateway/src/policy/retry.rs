@@ -10,13 +10,17 @@
 //! 2. the method is idempotent, or the route set `non_idempotent: true`, or the request
 //!    was never written → else `non_idempotent`;
 //! 3. `max_attempts` is not reached → else `attempts_exhausted`;
-//! 4. the backoff (stretched to honour a `Retry-After` on 429/503) leaves time before the
-//!    deadline → else `deadline`;
+//! 4. the backoff (stretched to honour a `Retry-After` on 429/503) plus the least time a
+//!    try of the upstream recently needed ([`TryTimes`]) fits strictly before the deadline
+//!    → else `deadline_too_close`;
 //! 5. the upstream's budget has a retry left → else `budget_exhausted` (checked last so
 //!    that refusals for other reasons spend no budget).
 //!
 //! A retry is counted as `attempted`, waits its backoff, and prefers another endpoint than
-//! the one that just failed. Each try forwards its own remaining budget (`attempt` writes
+//! the one that just failed. While it waits, the failed response's body is read to its end
+//! (at most [`DRAIN_BYTES`], for at most [`DRAIN_TIME`], within the deadline) so that its
+//! connection can carry the retry or a later request; a larger or slower body is dropped,
+//! which closes that connection. The retry starts after the longer of the two waits. Each try forwards its own remaining budget (`attempt` writes
 //! the deadline headers per try). Every decision is also noted in the request's context
 //! (`cx.policy`, the access log's `policy` field) and its debug trace (`retry` entries).
 
@@ -26,7 +30,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use seawall_config::{RetryBudgetConfig, RetryConfig};
 use seawall_core::{Body, GatewayError};
 use seawall_resilience::retry::{
-    Backoff, Decision, GiveUpReason, RetryBudget, RetryBudgetSettings, RetryBudgetSnapshot,
+    Backoff, Decision, GiveUpReason, MinTry, RetryBudget, RetryBudgetSettings, RetryBudgetSnapshot,
     RetryPolicy,
 };
 use tokio::time::{Instant, sleep};
@@ -40,6 +44,11 @@ use super::{
 use crate::{body::Outgoing, context::RequestContext, runtime::Upstream};
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The most of a retried response's body read to reuse its connection.
+const DRAIN_BYTES: u64 = 64 * 1024;
+/// The longest a retried response's body is read for (alongside the backoff).
+const DRAIN_TIME: Duration = Duration::from_millis(20);
 
 /// A route's retry settings, built.
 pub struct RouteRetry {
@@ -117,6 +126,42 @@ impl Budget {
     }
 }
 
+/// How long an upstream's tries recently took: the [`MinTry`] estimate (the minimum of
+/// the last 16 successful tries, each remembered for [`TryTimes::WINDOW`]), fed by every
+/// try of a route with `retry` or `hedge` that got a response head below 500, measured
+/// from the try's start (checkout included) to that head. A retry or a hedge is not
+/// started when less time than that is left.
+pub struct TryTimes(Mutex<MinTry>);
+
+impl Default for TryTimes {
+    fn default() -> Self {
+        Self(Mutex::new(MinTry::new(Self::WINDOW, Instant::now())))
+    }
+}
+
+impl TryTimes {
+    /// How long a sample counts.
+    pub const WINDOW: Duration = Duration::from_secs(60);
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MinTry> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The least time a recent try took (zero when none is known).
+    pub fn expected_min(&self, now: Instant) -> Duration {
+        self.lock().get(now)
+    }
+
+    /// Records a try that started at `started` and ended with `result`, if it succeeded.
+    fn record(&self, started: Instant, result: &Result<Response<Outgoing>, GatewayError>) {
+        if result.as_ref().is_ok_and(|r| r.status().as_u16() < 500) {
+            let now = Instant::now();
+            self.lock()
+                .record(now, now.saturating_duration_since(started));
+        }
+    }
+}
+
 /// Sends `req` to `upstream`, retrying as the route's policy allows. `kept` is the request
 /// kept for sending again, or why it was not.
 pub async fn forward(
@@ -135,6 +180,12 @@ pub async fn forward(
     }
     let Some(retry) = retry else {
         let deadline = cx.deadline;
+        if hedge.is_none() {
+            // Nothing here weighs try times: the plain path records none (no lock).
+            return try_once(upstream, req, cx, deadline, None, None)
+                .await
+                .result;
+        }
         return one_try(hedge, route, upstream, req, cx, deadline, None)
             .await
             .result;
@@ -191,23 +242,28 @@ pub async fn forward(
             skipped(cx, metrics, route, "non_idempotent");
             return out.result;
         }
+        let now = Instant::now();
         let decision = policy.next_try(
             attempts,
-            Instant::now(),
+            now,
             cx.deadline,
-            Duration::ZERO,
+            upstream.min_try.expected_min(now),
             retry_after,
             fastrand::f64(),
         );
         let after = match decision {
-            Decision::GiveUp {
-                reason: GiveUpReason::AttemptsExhausted,
-            } => {
-                skipped(cx, metrics, route, "attempts_exhausted");
-                return out.result;
-            }
-            Decision::GiveUp { .. } => {
-                skipped(cx, metrics, route, "deadline");
+            Decision::GiveUp { reason } => {
+                let why = reason.as_str();
+                metrics.retry(route, why);
+                cx.policy.retry_skipped = Some(why);
+                cx.trace_policy("retry", "skipped", || match reason {
+                    GiveUpReason::DeadlineTooClose { needed, left } => format!(
+                        "reason={why};needed={}ms;left={}ms",
+                        needed.as_millis(),
+                        left.as_millis()
+                    ),
+                    GiveUpReason::AttemptsExhausted => format!("reason={why}"),
+                });
                 return out.result;
             }
             Decision::Retry { after } => after,
@@ -222,11 +278,15 @@ pub async fn forward(
             format!("attempt={};after={}ms", attempts + 1, after.as_millis())
         });
         tracing::debug!(route, upstream = %upstream.name, attempt = attempts + 1, status, kind = ?kind, ?after, "Retrying.");
-        // The failed response (if any) is dropped here: its connection is not reused.
-        drop(out.result);
-        if !after.is_zero() {
-            sleep(after).await;
-        }
+        // The failed response's body is read to its end while the backoff runs, so that
+        // its connection goes back to the pool for the retry rather than being closed.
+        let drain = async {
+            if let Ok(resp) = out.result {
+                let until = (Instant::now() + DRAIN_TIME).min(cx.deadline);
+                resp.into_body().drain(DRAIN_BYTES, until).await;
+            }
+        };
+        futures_util::future::join(drain, sleep(after)).await;
         avoid = out.endpoint;
         req = again;
     }
@@ -251,7 +311,8 @@ fn retry_after(resp: &Response<Outgoing>) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-/// One try, hedged when the route hedges this request.
+/// One try, hedged when the route hedges this request; a success is recorded in the
+/// upstream's [`TryTimes`].
 async fn one_try(
     hedge: Option<(&RouteHedge, &Replay)>,
     route: &str,
@@ -261,7 +322,8 @@ async fn one_try(
     try_deadline: Instant,
     avoid: Option<usize>,
 ) -> super::TryOutcome {
-    match hedge {
+    let started = Instant::now();
+    let out = match hedge {
         // Boxed: the hedged path runs several tries side by side, and unboxed its state
         // would widen every request's future, which hyper moves by value.
         Some((h, replay)) => {
@@ -278,7 +340,9 @@ async fn one_try(
             .await
         }
         None => try_once(upstream, req, cx, try_deadline, avoid, None).await,
-    }
+    };
+    upstream.min_try.record(started, &out.result);
+    out
 }
 
 /// A retryable failure that is not retried: counted, noted for the access log, traced.

@@ -9,6 +9,8 @@
 //!   request's deadline.
 //! - [`Backoff`]: exponential backoff with full jitter (AWS), the wait before each retry,
 //!   stretched to honour a `Retry-After` within a cap.
+//! - [`MinTry`]: per upstream, the least time a try recently needed (the minimum of the
+//!   last successful tries), the `expected_min_try` of [`RetryPolicy::next_try`].
 //! - [`RetryBudget`]: per upstream, shared by all routes to it. Caps retries at a ratio of
 //!   requests plus a small floor over a sliding window (Finagle, linkerd), so that retries
 //!   cannot multiply load on a struggling upstream.
@@ -20,10 +22,12 @@
 
 mod backoff;
 mod budget;
+mod min_try;
 mod policy;
 #[cfg(test)]
 mod tests;
 
 pub use self::backoff::{Backoff, InvalidBackoff};
 pub use self::budget::{InvalidRetryBudget, RetryBudget, RetryBudgetSettings, RetryBudgetSnapshot};
+pub use self::min_try::MinTry;
 pub use self::policy::{Decision, GiveUpReason, InvalidRetryPolicy, MAX_ATTEMPTS, RetryPolicy};

@@ -162,8 +162,8 @@ impl RetryPolicy {
     }
 
     /// Decides, after `attempts_made` tries (≥ 1) failed retryably, whether to try again.
-    /// `expected_min_try` is the least time a try takes (e.g. the upstream's fastest
-    /// recent response); `retry_after` the upstream's `Retry-After`, if it sent one;
+    /// `expected_min_try` is the least time a try takes (the gateway passes the upstream's
+    /// [`super::MinTry`] estimate); `retry_after` the upstream's `Retry-After`, if it sent one;
     /// `rand01` in [0, 1) draws the jitter.
     pub fn next_try(
         &self,

@@ -367,3 +367,23 @@ fn retry_policy_rejects_invalid_settings() {
         Err(InvalidRetryPolicy::ZeroPerTryTimeout)
     );
 }
+
+#[test]
+fn min_try_is_the_least_recent_successful_try() {
+    let t0 = Instant::now();
+    let window = Duration::from_secs(60);
+    let mut m = MinTry::new(window, t0);
+    assert_eq!(m.get(t0), Duration::ZERO, "nothing known: no constraint");
+    m.record(t0, 800 * MS);
+    m.record(t0, 900 * MS);
+    assert_eq!(m.get(t0), 800 * MS);
+    m.record(t0 + MS, 300 * MS);
+    assert_eq!(m.get(t0 + MS), 300 * MS, "a faster answer shows at once");
+    // Samples age out of the window...
+    assert_eq!(m.get(t0 + window + MS), Duration::ZERO);
+    // ...and are pushed out by newer ones.
+    for i in 0..MinTry::SAMPLES as u32 {
+        m.record(t0 + window / 2 + i * MS, 700 * MS);
+    }
+    assert_eq!(m.get(t0 + window / 2 + 20 * MS), 700 * MS);
+}
