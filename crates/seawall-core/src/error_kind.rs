@@ -32,6 +32,9 @@ pub enum ErrorKind {
     TlsError,
     /// The upstream did not send a response head within `timeouts.response_header`.
     ResponseHeaderTimeout,
+    /// One try of a retried route did not get its response head within
+    /// `retry.per_try_timeout` (the route's `timeout` still had time left).
+    PerTryTimeout,
     /// The request's deadline (route `timeout` or an inbound deadline) passed.
     DeadlineExceeded,
     /// The upstream closed or reset the connection before a complete response.
@@ -61,7 +64,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 21] = [
         ErrorKind::NoRoute,
         ErrorKind::NoEndpoint,
         ErrorKind::PoolExhausted,
@@ -70,6 +73,7 @@ impl ErrorKind {
         ErrorKind::TlsHandshakeTimeout,
         ErrorKind::TlsError,
         ErrorKind::ResponseHeaderTimeout,
+        ErrorKind::PerTryTimeout,
         ErrorKind::DeadlineExceeded,
         ErrorKind::UpstreamReset,
         ErrorKind::UpstreamProtocol,
@@ -96,6 +100,7 @@ impl ErrorKind {
             ErrorKind::TlsHandshakeTimeout => "tls_handshake_timeout",
             ErrorKind::TlsError => "tls_error",
             ErrorKind::ResponseHeaderTimeout => "response_header_timeout",
+            ErrorKind::PerTryTimeout => "per_try_timeout",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::UpstreamReset => "upstream_reset",
             ErrorKind::UpstreamProtocol => "upstream_protocol",
@@ -123,6 +128,7 @@ impl ErrorKind {
             ErrorKind::ConnectTimeout
             | ErrorKind::TlsHandshakeTimeout
             | ErrorKind::ResponseHeaderTimeout
+            | ErrorKind::PerTryTimeout
             | ErrorKind::DeadlineExceeded
             | ErrorKind::LayerStalled => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::ConnectError
@@ -157,6 +163,7 @@ impl ErrorKind {
             ErrorKind::ResponseHeaderTimeout => {
                 "the upstream sent no response head within timeouts.response_header"
             }
+            ErrorKind::PerTryTimeout => "one try got no response head within retry.per_try_timeout",
             ErrorKind::DeadlineExceeded => {
                 "the request deadline (route timeout or inbound deadline) passed"
             }
@@ -191,6 +198,7 @@ impl ErrorKind {
             ErrorKind::ConnectTimeout
                 | ErrorKind::TlsHandshakeTimeout
                 | ErrorKind::ResponseHeaderTimeout
+                | ErrorKind::PerTryTimeout
                 | ErrorKind::DeadlineExceeded
                 | ErrorKind::BodyReadTimeout
                 | ErrorKind::LayerStalled
@@ -262,6 +270,8 @@ mod tests {
     fn timeouts_map_to_504_and_upstream_faults_to_502() {
         assert_eq!(ErrorKind::ConnectTimeout.status(), 504);
         assert_eq!(ErrorKind::ResponseHeaderTimeout.status(), 504);
+        assert_eq!(ErrorKind::PerTryTimeout.status(), 504);
+        assert!(ErrorKind::PerTryTimeout.is_timeout());
         assert_eq!(ErrorKind::DeadlineExceeded.status(), 504);
         assert_eq!(ErrorKind::ConnectError.status(), 502);
         assert_eq!(ErrorKind::TlsHandshakeTimeout.status(), 504);
