@@ -102,14 +102,62 @@ async fn idle_keep_alive_connection_outlives_a_shorter_header_read_timeout() {
     tokio::time::sleep(MS(1000)).await;
     assert!(!c.is_closed(), "closed at header_read_timeout while idle");
     assert_eq!(c.get("/").await.status, 200);
-    // A fresh connection that sends nothing is idle, not a slow header: also kept.
-    let mut s = TcpStream::connect(g.addr).await.unwrap();
-    let (_, closed) = read_until_close(&mut s, MS(1000)).await;
-    assert!(
-        !closed,
-        "a silent new connection was closed at header_read_timeout"
-    );
     assert_eq!(sim.stats().requests, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_sends_a_byte_is_closed_at_header_read_timeout() {
+    // nginx's client_header_timeout: the first request is timed from accept, so silent
+    // sockets cannot hold max_connections slots until idle_timeout.
+    let (_sim, g) = gateway(&["header_read_timeout: 500ms", "idle_timeout: 30s"]).await;
+    let t = Instant::now();
+    let mut s = TcpStream::connect(g.addr).await.unwrap();
+    let (bytes, closed) = read_until_close(&mut s, MS(5000)).await;
+    assert!(
+        closed,
+        "a silent connection was kept past header_read_timeout"
+    );
+    assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+    assert_between("silent connection close", t.elapsed(), MS(400), MS(2500));
+    let m = metrics_text(g.admin).await;
+    assert_eq!(
+        metric(
+            &m,
+            "seawall_downstream_connections_closed_total",
+            &[("reason", "header_read_timeout")]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    // A client that sends its first request in time is served, and then its keep-alive
+    // idle gap is on idle_timeout again (tested above).
+    let mut c = Conn::open(g.addr).await;
+    tokio::time::sleep(MS(200)).await;
+    assert_eq!(c.get("/").await.status, 200);
+    tokio::time::sleep(MS(800)).await;
+    assert!(!c.is_closed(), "closed at header_read_timeout while idle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2c_connection_is_not_cut_by_the_first_request_header_timer() {
+    let (_sim, g) = gateway(&["header_read_timeout: 300ms", "idle_timeout: 30s"]).await;
+    let stream = TcpStream::connect(g.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(conn);
+    // The preface went out at once; the first request comes well after the timeout.
+    tokio::time::sleep(MS(900)).await;
+    assert!(
+        !driver.is_finished(),
+        "h2c connection closed before its first request"
+    );
+    let req = http::Request::get("http://test.local/")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
