@@ -43,6 +43,9 @@ pub enum ErrorKind {
     UpstreamProtocol,
     /// The client did not send its request body within `body_read_timeout`.
     BodyReadTimeout,
+    /// The request head is larger than the listener's `max_header_bytes` (checked by the
+    /// gateway where the HTTP engine cannot: HTTP/1.1 limits below 8 KiB).
+    HeaderTooLarge,
     /// The request body is larger than the listener allows.
     BodyTooLarge,
     /// The request is malformed in a way the gateway rejects (e.g. absolute-form to a foreign host).
@@ -64,7 +67,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ErrorKind; 21] = [
+    pub const ALL: [ErrorKind; 22] = [
         ErrorKind::NoRoute,
         ErrorKind::NoEndpoint,
         ErrorKind::PoolExhausted,
@@ -78,6 +81,7 @@ impl ErrorKind {
         ErrorKind::UpstreamReset,
         ErrorKind::UpstreamProtocol,
         ErrorKind::BodyReadTimeout,
+        ErrorKind::HeaderTooLarge,
         ErrorKind::BodyTooLarge,
         ErrorKind::BadRequest,
         ErrorKind::LayerStalled,
@@ -105,6 +109,7 @@ impl ErrorKind {
             ErrorKind::UpstreamReset => "upstream_reset",
             ErrorKind::UpstreamProtocol => "upstream_protocol",
             ErrorKind::BodyReadTimeout => "body_read_timeout",
+            ErrorKind::HeaderTooLarge => "header_too_large",
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::LayerStalled => "layer_stalled",
@@ -136,6 +141,7 @@ impl ErrorKind {
             | ErrorKind::UpstreamReset
             | ErrorKind::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             ErrorKind::BodyReadTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -174,6 +180,7 @@ impl ErrorKind {
             ErrorKind::BodyReadTimeout => {
                 "the client did not send the request body within body_read_timeout"
             }
+            ErrorKind::HeaderTooLarge => "the request head exceeds the listener's max_header_bytes",
             ErrorKind::BodyTooLarge => "the request body exceeds the listener's max_body_bytes",
             ErrorKind::BadRequest => "the request was rejected as malformed",
             ErrorKind::LayerStalled => {
@@ -280,6 +287,7 @@ mod tests {
         assert_eq!(ErrorKind::UpstreamReset.status(), 502);
         assert_eq!(ErrorKind::PoolExhausted.status(), 503);
         assert_eq!(ErrorKind::BodyReadTimeout.status(), 408);
+        assert_eq!(ErrorKind::HeaderTooLarge.status(), 431);
         assert_eq!(ErrorKind::ClientClosed.status().as_u16(), 499);
     }
 }

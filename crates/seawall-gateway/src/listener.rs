@@ -361,8 +361,9 @@ pub fn server_builder(s: &ListenerSettings) -> auto::Builder<TokioExecutor> {
         // Our watchdog owns header-read and idle timing (see the module docs).
         .header_read_timeout(None)
         // hyper answers 431 when a request head does not fit in its buffer; the buffer
-        // cannot be smaller than 8 KiB.
-        .max_buf_size(s.max_header_bytes.max(8192))
+        // cannot be smaller than 8 KiB, so a smaller limit is checked by `edge` on the
+        // parsed head. (hyper also refuses heads of more than 100 fields with 431.)
+        .max_buf_size(s.max_header_bytes.max(edge::H1_BUFFER_FLOOR))
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
