@@ -58,10 +58,10 @@ pub async fn attempt(
             Err(e) => ("error", format!("error={};", e.kind.reason())),
         };
         if let Some(u) = cx.upstream {
-            extra.push_str(&format!(
-                "endpoint={};reused={};connection={}",
-                u.endpoint, u.reused, u.connection
-            ));
+            extra.push_str(&format!("endpoint={};reused={}", u.endpoint, u.reused));
+            if let Some(id) = u.connection {
+                extra.push_str(&format!(";connection={id}"));
+            }
         }
         trace.push(TraceEntry::upstream(started.elapsed(), outcome, extra));
     }
@@ -75,15 +75,22 @@ async fn attempt_inner(
     cx: &mut RequestContext,
     unsent: &mut Option<Request<Body>>,
 ) -> Result<Response<Outgoing>, GatewayError> {
+    // A try that fails before a connection exists (connect, TLS handshake) still names
+    // its endpoint in the access log; without one known (a DNS entry not resolved yet),
+    // an earlier try's endpoint is not left standing.
+    cx.upstream = None;
     let pooled = upstream
         .pool
         .checkout(index, cx.deadline)
         .await
-        .map_err(|e| GatewayError::new(e.kind, e.to_string()))?;
+        .map_err(|e| {
+            cx.upstream = e.endpoint.map(UpstreamUse::unconnected);
+            GatewayError::new(e.kind, e.to_string())
+        })?;
     cx.upstream = Some(UpstreamUse {
         endpoint: pooled.endpoint(),
         reused: pooled.is_reused(),
-        connection: pooled.id(),
+        connection: Some(pooled.id()),
     });
 
     let now = Instant::now();
