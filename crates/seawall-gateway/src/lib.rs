@@ -14,6 +14,7 @@ pub mod chain;
 pub mod context;
 mod edge;
 mod error_response;
+mod fd_limit;
 mod forwarding;
 mod gateway;
 pub mod histogram;
