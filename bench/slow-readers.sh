@@ -41,6 +41,7 @@ for _ in $(seq 50); do curl -sf "127.0.0.1:$GW_PORT/" >/dev/null && break; sleep
 
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$GW/status"; }
 inflight() { curl -s "127.0.0.1:$SIM_PORT/__sim/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("requests_in_flight"))'; }
+in_use() { curl -s "127.0.0.1:$ADMIN_PORT/upstreams" | python3 -c 'import json,sys; print(json.load(sys.stdin)["upstreams"][0]["endpoints"][0]["open"])'; }
 # Warm up the ordinary path first so the baseline includes its steady allocations.
 for _ in $(seq 200); do curl -s -o /dev/null "127.0.0.1:$GW_PORT/"; done
 BASE=$(rss)
@@ -58,10 +59,10 @@ for _ in range(n):
 time.sleep(40)
 EOF
 sleep 6
-STALLED=$(rss); STALLED_INFLIGHT=$(inflight)
+STALLED=$(rss); STALLED_INFLIGHT=$(inflight); STALLED_OPEN=$(in_use)
 DEADLINE_S=$(python3 -c "import sys; v='$TIMEOUT'; print(float(v[:-2])/1000 if v.endswith('ms') else float(v[:-1]))")
 sleep "$(python3 -c "print(max(0, $DEADLINE_S + 4 - 6))")"
-CUT=$(rss); CUT_INFLIGHT=$(inflight)
+CUT=$(rss); CUT_INFLIGHT=$(inflight); CUT_OPEN=$(in_use)
 sleep 15
 QUIET=$(rss)
 PER_CONN=$(python3 -c "print(round(($STALLED - $BASE) * 1024 / $N, 1))")
@@ -69,4 +70,5 @@ echo "connections=$N timeout=$TIMEOUT"
 echo "rss_mib baseline=$BASE stalled=$STALLED after_cut=$CUT quiet=$QUIET"
 echo "per_stalled_connection_kib=$PER_CONN"
 echo "upstream_in_flight stalled=$STALLED_INFLIGHT after_cut=$CUT_INFLIGHT"
+echo "upstream_connections_open stalled=$STALLED_OPEN after_cut=$CUT_OPEN"
 [[ $CUT_INFLIGHT == 0 ]] || { echo "FAIL: upstream requests still in flight after the deadline" >&2; exit 1; }

@@ -155,7 +155,10 @@ fn file_rules(config: &Config, map: &SourceMap) -> Vec<Problem> {
 }
 
 fn serde_problem(error: &serde_saphyr::Error, map: &SourceMap) -> (Problem, Position) {
-    let text = error.without_snippet().to_string();
+    let text = match error.without_snippet() {
+        serde_saphyr::Error::Budget { breach, .. } => budget_message(breach),
+        other => other.to_string(),
+    };
     // The message ends with its own location, which the diagnostic shows separately.
     let text = text
         .rfind(" at line ")
@@ -179,6 +182,40 @@ fn serde_problem(error: &serde_saphyr::Error, map: &SourceMap) -> (Problem, Posi
             hint,
         },
         at,
+    )
+}
+
+/// The YAML parser's resource limits (`serde_saphyr::Budget`, its defaults) guard against
+/// hostile input; its own message (`budget breached: Nodes { nodes: 250001 }`) names neither
+/// the limit nor what to do. Written as "message; hint", as the parser's own messages are.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let limits = serde_saphyr::Budget::default();
+    let (what, seen, limit) = match breach {
+        B::Nodes { nodes } => (
+            "YAML nodes (mappings, lists and scalars)",
+            *nodes,
+            limits.max_nodes,
+        ),
+        B::Events { events } => ("YAML parser events", *events, limits.max_events),
+        B::Depth { depth } => ("levels of nesting", *depth, limits.max_depth),
+        B::Aliases { aliases } => ("aliases (`*name`)", *aliases, limits.max_aliases),
+        B::Anchors { anchors } => ("anchors (`&name`)", *anchors, limits.max_anchors),
+        B::Documents { documents } => ("YAML documents", *documents, limits.max_documents),
+        B::MergeKeys { merge_keys } => ("merge keys (`<<`)", *merge_keys, limits.max_merge_keys),
+        B::ScalarBytes { total_scalar_bytes } => (
+            "bytes of scalar text",
+            *total_scalar_bytes,
+            limits.max_total_scalar_bytes,
+        ),
+        other => {
+            return format!(
+                "the config exceeds a resource limit of the YAML parser ({other:?}); a config this large or this deeply aliased is not accepted: check it for generated or runaway content"
+            );
+        }
+    };
+    format!(
+        "the config is too large for the YAML parser: it has more than {limit} {what} (the parser stopped at {seen}); the limit protects the gateway from hostile input and cannot be raised: check the file for a generated or runaway list (a gateway config normally has a few thousand at most)"
     )
 }
 

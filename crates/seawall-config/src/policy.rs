@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 use crate::units::{ByteSize, HumanDuration};
 
 /// The error kinds a breaker counts as failures by default (the upstream's doing).
-pub const BREAKER_DEFAULT_FAILURE_ON: [&str; 10] = [
+pub const BREAKER_DEFAULT_FAILURE_ON: [&str; 11] = [
     "5xx",
     "connect_timeout",
     "connect_error",
     "tls_handshake_timeout",
     "tls_error",
     "response_header_timeout",
+    "per_try_timeout",
     "deadline_exceeded",
     "upstream_reset",
     "upstream_protocol",

@@ -435,3 +435,27 @@ fn control_characters_in_the_file_are_escaped_in_diagnostics() {
     assert!(!shown.contains('\u{1b}'), "raw escape in {shown:?}");
     assert!(shown.contains("ev\\u{1b}[2Jil"), "{shown}");
 }
+
+#[test]
+fn a_config_over_the_yaml_node_budget_names_the_limit_and_the_fix() {
+    // 250 000 nodes is the parser's budget; a runaway generated list goes past it.
+    let mut text = String::from(
+        "listeners:\n  - name: public\n    listen: 127.0.0.1:8080\n    routes: []\nupstreams:\n  - name: up\n    endpoints:\n",
+    );
+    for _ in 0..260_000 {
+        text.push_str("      - 127.0.0.1:1\n");
+    }
+    let d = problems(&text);
+    let rendered = d.to_string();
+    let budget = d
+        .iter()
+        .find(|d| d.message.contains("YAML parser"))
+        .unwrap_or_else(|| panic!("no budget diagnostic in:\n{rendered}"));
+    assert!(!rendered.contains("Nodes {"), "{rendered}");
+    assert!(
+        budget.message.contains("more than 250000 YAML nodes"),
+        "{budget:?}"
+    );
+    let hint = budget.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("runaway list"), "{budget:?}");
+}

@@ -32,6 +32,9 @@ pub enum ErrorKind {
     TlsError,
     /// The upstream did not send a response head within `timeouts.response_header`.
     ResponseHeaderTimeout,
+    /// One try of a retried route did not get its response head within
+    /// `retry.per_try_timeout` (the route's `timeout` still had time left).
+    PerTryTimeout,
     /// The request's deadline (route `timeout` or an inbound deadline) passed.
     DeadlineExceeded,
     /// The upstream closed or reset the connection before a complete response.
@@ -40,6 +43,9 @@ pub enum ErrorKind {
     UpstreamProtocol,
     /// The client did not send its request body within `body_read_timeout`.
     BodyReadTimeout,
+    /// The request head is larger than the listener's `max_header_bytes` (checked by the
+    /// gateway where the HTTP engine cannot: HTTP/1.1 limits below 8 KiB).
+    HeaderTooLarge,
     /// The request body is larger than the listener allows.
     BodyTooLarge,
     /// The request is malformed in a way the gateway rejects (e.g. absolute-form to a foreign host).
@@ -61,7 +67,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in documentation order.
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 22] = [
         ErrorKind::NoRoute,
         ErrorKind::NoEndpoint,
         ErrorKind::PoolExhausted,
@@ -70,10 +76,12 @@ impl ErrorKind {
         ErrorKind::TlsHandshakeTimeout,
         ErrorKind::TlsError,
         ErrorKind::ResponseHeaderTimeout,
+        ErrorKind::PerTryTimeout,
         ErrorKind::DeadlineExceeded,
         ErrorKind::UpstreamReset,
         ErrorKind::UpstreamProtocol,
         ErrorKind::BodyReadTimeout,
+        ErrorKind::HeaderTooLarge,
         ErrorKind::BodyTooLarge,
         ErrorKind::BadRequest,
         ErrorKind::LayerStalled,
@@ -96,10 +104,12 @@ impl ErrorKind {
             ErrorKind::TlsHandshakeTimeout => "tls_handshake_timeout",
             ErrorKind::TlsError => "tls_error",
             ErrorKind::ResponseHeaderTimeout => "response_header_timeout",
+            ErrorKind::PerTryTimeout => "per_try_timeout",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::UpstreamReset => "upstream_reset",
             ErrorKind::UpstreamProtocol => "upstream_protocol",
             ErrorKind::BodyReadTimeout => "body_read_timeout",
+            ErrorKind::HeaderTooLarge => "header_too_large",
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::LayerStalled => "layer_stalled",
@@ -123,6 +133,7 @@ impl ErrorKind {
             ErrorKind::ConnectTimeout
             | ErrorKind::TlsHandshakeTimeout
             | ErrorKind::ResponseHeaderTimeout
+            | ErrorKind::PerTryTimeout
             | ErrorKind::DeadlineExceeded
             | ErrorKind::LayerStalled => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::ConnectError
@@ -130,6 +141,7 @@ impl ErrorKind {
             | ErrorKind::UpstreamReset
             | ErrorKind::UpstreamProtocol => StatusCode::BAD_GATEWAY,
             ErrorKind::BodyReadTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -151,7 +163,7 @@ impl ErrorKind {
         match self {
             ErrorKind::ClientClosed => 1,
             ErrorKind::DeadlineExceeded | ErrorKind::LayerStalled | ErrorKind::BodyReadTimeout => 4,
-            ErrorKind::RateLimited | ErrorKind::BodyTooLarge => 8,
+            ErrorKind::RateLimited | ErrorKind::BodyTooLarge | ErrorKind::HeaderTooLarge => 8,
             ErrorKind::NoRoute => 12,
             ErrorKind::BadRequest | ErrorKind::UpstreamProtocol | ErrorKind::Internal => 13,
             ErrorKind::NoEndpoint
@@ -161,6 +173,7 @@ impl ErrorKind {
             | ErrorKind::TlsHandshakeTimeout
             | ErrorKind::TlsError
             | ErrorKind::ResponseHeaderTimeout
+            | ErrorKind::PerTryTimeout
             | ErrorKind::UpstreamReset
             | ErrorKind::Overloaded
             | ErrorKind::CircuitOpen => 14,
@@ -191,6 +204,7 @@ impl ErrorKind {
             ErrorKind::ResponseHeaderTimeout => {
                 "the upstream sent no response head within timeouts.response_header"
             }
+            ErrorKind::PerTryTimeout => "one try got no response head within retry.per_try_timeout",
             ErrorKind::DeadlineExceeded => {
                 "the request deadline (route timeout or inbound deadline) passed"
             }
@@ -201,6 +215,7 @@ impl ErrorKind {
             ErrorKind::BodyReadTimeout => {
                 "the client did not send the request body within body_read_timeout"
             }
+            ErrorKind::HeaderTooLarge => "the request head exceeds the listener's max_header_bytes",
             ErrorKind::BodyTooLarge => "the request body exceeds the listener's max_body_bytes",
             ErrorKind::BadRequest => "the request was rejected as malformed",
             ErrorKind::LayerStalled => {
@@ -225,6 +240,7 @@ impl ErrorKind {
             ErrorKind::ConnectTimeout
                 | ErrorKind::TlsHandshakeTimeout
                 | ErrorKind::ResponseHeaderTimeout
+                | ErrorKind::PerTryTimeout
                 | ErrorKind::DeadlineExceeded
                 | ErrorKind::BodyReadTimeout
                 | ErrorKind::LayerStalled
@@ -296,6 +312,8 @@ mod tests {
     fn timeouts_map_to_504_and_upstream_faults_to_502() {
         assert_eq!(ErrorKind::ConnectTimeout.status(), 504);
         assert_eq!(ErrorKind::ResponseHeaderTimeout.status(), 504);
+        assert_eq!(ErrorKind::PerTryTimeout.status(), 504);
+        assert!(ErrorKind::PerTryTimeout.is_timeout());
         assert_eq!(ErrorKind::DeadlineExceeded.status(), 504);
         assert_eq!(ErrorKind::ConnectError.status(), 502);
         assert_eq!(ErrorKind::TlsHandshakeTimeout.status(), 504);
@@ -304,6 +322,7 @@ mod tests {
         assert_eq!(ErrorKind::UpstreamReset.status(), 502);
         assert_eq!(ErrorKind::PoolExhausted.status(), 503);
         assert_eq!(ErrorKind::BodyReadTimeout.status(), 408);
+        assert_eq!(ErrorKind::HeaderTooLarge.status(), 431);
         assert_eq!(ErrorKind::ClientClosed.status().as_u16(), 499);
     }
 }

@@ -196,7 +196,9 @@ fn upstream_view(u: &Upstream) -> serde_json::Value {
             if let Some(l) = load.as_ref().and_then(|l| l.get(i)) {
                 v["rtt_estimate_ms"] = json!(l.rtt_estimate.as_secs_f64() * 1e3);
                 v["pending"] = json!(l.pending);
-                v["cost"] = json!(l.cost);
+                // The balancer's cost is in seconds (estimate × (pending + 1)); shown in
+                // milliseconds like the estimate next to it.
+                v["cost_ms"] = json!(l.cost * 1e3);
                 v["picks"] = json!(l.picks);
             }
             if let Some(o) = outlier.as_ref().and_then(|o| o.endpoints.get(i)) {
@@ -307,7 +309,10 @@ fn entry_view(entry: EntrySnapshot) -> serde_json::Value {
         "dns": {
             "answer": name.map_or_else(Vec::new, |n| n.answer.iter().map(ToString::to_string).collect()),
             "age_seconds": secs(name.and_then(|n| n.age)),
-            "ttl_seconds": secs(name.and_then(|n| n.ttl)),
+            // The TTL the gateway goes by (clamped to dns.min_ttl..dns.max_ttl), and the
+            // one the answer carried.
+            "ttl_seconds": secs(name.and_then(|n| n.ttl_used)),
+            "answer_ttl_seconds": secs(name.and_then(|n| n.ttl)),
             "lookup_failures": name.map_or(0, |n| n.failures),
             "last_error": name.and_then(|n| n.last_error.clone()),
         },

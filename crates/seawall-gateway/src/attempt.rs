@@ -58,10 +58,10 @@ pub async fn attempt(
             Err(e) => ("error", format!("error={};", e.kind.reason())),
         };
         if let Some(u) = cx.upstream {
-            extra.push_str(&format!(
-                "endpoint={};reused={};connection={}",
-                u.endpoint, u.reused, u.connection
-            ));
+            extra.push_str(&format!("endpoint={};reused={}", u.endpoint, u.reused));
+            if let Some(id) = u.connection {
+                extra.push_str(&format!(";connection={id}"));
+            }
         }
         trace.push(TraceEntry::upstream(started.elapsed(), outcome, extra));
     }
@@ -75,15 +75,22 @@ async fn attempt_inner(
     cx: &mut RequestContext,
     unsent: &mut Option<Request<Body>>,
 ) -> Result<Response<Outgoing>, GatewayError> {
+    // A try that fails before a connection exists (connect, TLS handshake) still names
+    // its endpoint in the access log; without one known (a DNS entry not resolved yet),
+    // an earlier try's endpoint is not left standing.
+    cx.upstream = None;
     let pooled = upstream
         .pool
         .checkout(index, cx.deadline)
         .await
-        .map_err(|e| GatewayError::new(e.kind, e.to_string()))?;
+        .map_err(|e| {
+            cx.upstream = e.endpoint.map(UpstreamUse::unconnected);
+            GatewayError::new(e.kind, e.to_string())
+        })?;
     cx.upstream = Some(UpstreamUse {
         endpoint: pooled.endpoint(),
         reused: pooled.is_reused(),
-        connection: pooled.id(),
+        connection: Some(pooled.id()),
     });
 
     let now = Instant::now();
@@ -157,8 +164,36 @@ async fn attempt_inner(
         *unsent = e.unsent_request.take();
         GatewayError::new(e.kind, e.to_string())
     })?;
+    if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        return Err(unsolicited_upgrade(upstream, resp));
+    }
     prepare_client_response(resp.headers_mut());
     Ok(resp.map(|body| Outgoing::Upstream { body }))
+}
+
+/// A `101 Switching Protocols` here answers a request that asked for no upgrade: upgrades
+/// go through `crate::upgrade`, and hop-by-hop removal took any `Upgrade` header off this
+/// request. Forwarding it would switch the client's connection to a protocol nobody
+/// agreed on (RFC 9110 §15.2.2: a server must not switch unasked), and the upstream
+/// connection is in no known state: it is closed, never pooled.
+fn unsolicited_upgrade(
+    upstream: &Upstream,
+    resp: http::Response<seawall_pool::PooledBody>,
+) -> GatewayError {
+    let to = resp
+        .headers()
+        .get(http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| format!(" (upgrade: {v})"))
+        .unwrap_or_default();
+    resp.into_body().discard();
+    GatewayError::new(
+        ErrorKind::UpstreamProtocol,
+        format!(
+            "upstream `{}` answered 101 Switching Protocols{to} to a request that asked for no upgrade; not forwarded, connection closed",
+            upstream.name
+        ),
+    )
 }
 
 /// Wraps a request body that is not already complete so that the returned receiver

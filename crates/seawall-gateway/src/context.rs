@@ -25,12 +25,25 @@ pub enum Stage {
     Responded,
 }
 
-/// Which upstream connection served the request.
+/// Which endpoint (and upstream connection) the request's last try went to.
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamUse {
     pub endpoint: SocketAddr,
     pub reused: bool,
-    pub connection: u64,
+    /// The pool's connection id; `None` when no connection was established (a connect or
+    /// TLS handshake that failed: the endpoint is still known and logged).
+    pub connection: Option<u64>,
+}
+
+impl UpstreamUse {
+    /// The endpoint of a checkout that failed before a connection existed.
+    pub fn unconnected(endpoint: SocketAddr) -> Self {
+        Self {
+            endpoint,
+            reused: false,
+            connection: None,
+        }
+    }
 }
 
 /// One step of the debug trace.

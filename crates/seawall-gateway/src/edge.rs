@@ -144,7 +144,9 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         client_body: client_body.clone(),
     });
 
-    let rejection = if let Some(e) = host_error {
+    let rejection = if let Some(e) = settings.and_then(|s| head_too_large(version, &parts, s)) {
+        Some(e)
+    } else if let Some(e) = host_error {
         Some(GatewayError::new(ErrorKind::BadRequest, e.detail()))
     } else if let Some(detail) = target_form_error(&parts.method, &parts.uri) {
         Some(GatewayError::new(ErrorKind::BadRequest, detail))
@@ -400,6 +402,41 @@ fn target_form_error(method: &Method, uri: &http::Uri) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The smallest read buffer hyper's HTTP/1.1 server accepts; it answers 431 itself only for
+/// heads that overflow its buffer, so `max_header_bytes` below this is checked here.
+pub const H1_BUFFER_FLOOR: usize = 8192;
+
+/// The 431 for an HTTP/1.x head larger than `max_header_bytes`, when the limit is below
+/// hyper's buffer floor. The size is the head as sent: request line and every
+/// `name: value` line with their CRLFs (HTTP/2 heads are limited by the HTTP/2 layer,
+/// `max_header_list_size`, before a request exists). Costs nothing at the default limit.
+fn head_too_large(
+    version: http::Version,
+    parts: &http::request::Parts,
+    s: &crate::runtime::ListenerSettings,
+) -> Option<GatewayError> {
+    if version > http::Version::HTTP_11 || s.max_header_bytes >= H1_BUFFER_FLOOR {
+        return None;
+    }
+    // "METHOD target HTTP/1.1\r\n" ... "\r\n"
+    let line = parts.method.as_str().len() + 1 + parts.uri.to_string().len() + 11;
+    let fields: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    let size = line + fields + 2;
+    (size > s.max_header_bytes).then(|| {
+        GatewayError::new(
+            ErrorKind::HeaderTooLarge,
+            format!(
+                "request head of {size} bytes exceeds max_header_bytes ({})",
+                s.max_header_bytes
+            ),
+        )
+    })
 }
 
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {

@@ -118,6 +118,7 @@ impl Gateway {
         let config = Arc::new(config);
         let runtime =
             Runtime::build(config.clone(), None, &shared, 1).map_err(anyhow::Error::msg)?;
+        crate::fd_limit::ensure(crate::fd_limit::needed(&config), "at start");
         // Serve only once host-name endpoints have had their first lookup.
         runtime.resolved().await;
         let inner = Arc::new(Inner {
@@ -375,6 +376,10 @@ impl Inner {
             }
         }
         self.publish_bound(&running);
+        let needed = crate::fd_limit::needed(&config);
+        if needed > crate::fd_limit::needed(&old.config) {
+            crate::fd_limit::ensure(needed, "after a reload raised max_connections");
+        }
         self.clear_error();
         self.shared.metrics.reload("success");
         tracing::info!(generation, "Config reloaded.");

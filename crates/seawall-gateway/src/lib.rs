@@ -15,6 +15,7 @@ pub mod context;
 mod edge;
 mod error_response;
 mod exposition;
+mod fd_limit;
 mod forwarding;
 mod gateway;
 pub mod histogram;

@@ -10,7 +10,12 @@
 //! Why our own watchdog: hyper's `header_read_timeout` starts when a connection begins
 //! waiting for a request head, so on keep-alive connections it also cuts the idle gap
 //! between requests. Seawall keeps the two distinct: the header-read timer starts at the
-//! first byte of a request, the idle timer when the previous response finished. Both are
+//! first byte of a request, the idle timer when the previous response finished. A
+//! connection's *first* request is timed from accept (or from the end of the TLS
+//! handshake), as nginx's `client_header_timeout` does: a client that connects and never
+//! sends a byte is closed at `header_read_timeout`, not at `idle_timeout`, so silent
+//! sockets cannot hold `max_connections` slots for a minute each. HTTP/2 connections are
+//! exempt once their preface arrives (it is the first bytes they send). Both are
 //! kept as atomics in [`ConnState`], stamped by the socket wrapper ([`WatchedStream`]) and
 //! the request handler; one guard task per connection looks at them at its next deadline or
 //! after one tick (a quarter of the shorter timeout), and closes the socket from outside.
@@ -56,6 +61,8 @@ pub struct ConnState {
     /// When the connection last became idle (accepted, or last response finished).
     idle_since: AtomicU64,
     /// When the first byte of the next request head arrived; `u64::MAX` when none has.
+    /// Starts at accept (then at [`ConnState::ready`]): the first request's head is timed
+    /// from the moment the connection could send it.
     head_started: AtomicU64,
     /// HTTP/2 connections carry pings and settings between requests, so the header-read
     /// timer does not apply to them.
@@ -103,7 +110,7 @@ impl ConnState {
             base: Instant::now(),
             in_flight: AtomicU32::new(0),
             idle_since: AtomicU64::new(0),
-            head_started: AtomicU64::new(NONE),
+            head_started: AtomicU64::new(0),
             http2: AtomicBool::new(false),
             first_read: AtomicBool::new(true),
             draining: AtomicBool::new(false),
@@ -200,10 +207,13 @@ impl ConnState {
         self.tls
     }
 
-    /// The connection becomes usable now (its TLS handshake finished): the idle timer
-    /// starts here, not at accept, so a slow handshake does not eat into it.
+    /// The connection becomes usable now (its TLS handshake finished): the idle and
+    /// header-read timers start here, not at accept, so a slow handshake does not eat into
+    /// them.
     fn ready(&self) {
-        self.idle_since.store(self.now(), Ordering::Release);
+        let now = self.now();
+        self.idle_since.store(now, Ordering::Release);
+        self.head_started.store(now, Ordering::Release);
     }
 
     fn on_read(&self, bytes: &[u8]) {
@@ -351,8 +361,9 @@ pub fn server_builder(s: &ListenerSettings) -> auto::Builder<TokioExecutor> {
         // Our watchdog owns header-read and idle timing (see the module docs).
         .header_read_timeout(None)
         // hyper answers 431 when a request head does not fit in its buffer; the buffer
-        // cannot be smaller than 8 KiB.
-        .max_buf_size(s.max_header_bytes.max(8192))
+        // cannot be smaller than 8 KiB, so a smaller limit is checked by `edge` on the
+        // parsed head. (hyper also refuses heads of more than 100 fields with 431.)
+        .max_buf_size(s.max_header_bytes.max(edge::H1_BUFFER_FLOOR))
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())

@@ -184,11 +184,14 @@ async fn exchange(
         .pool
         .connect_dedicated(index, cx.deadline)
         .await
-        .map_err(|e| GatewayError::new(e.kind, e.to_string()))?;
+        .map_err(|e| {
+            cx.upstream = e.endpoint.map(UpstreamUse::unconnected);
+            GatewayError::new(e.kind, e.to_string())
+        })?;
     cx.upstream = Some(UpstreamUse {
         endpoint: conn.endpoint(),
         reused: false,
-        connection: conn.id(),
+        connection: Some(conn.id()),
     });
     let protocol = req.headers().get(header::UPGRADE).cloned();
     let now = Instant::now();

@@ -1,7 +1,9 @@
 //! A client that leaves mid-request: the gateway must stop waiting on the upstream at once
 //! (the sim sees the request cancelled and the connection closed), and the access log
-//! records `client_closed` with status 499. Also checks the access log line's fields for
-//! normal requests.
+//! records `client_closed` with status 499. A client that only half-closes (shuts down its
+//! sending side after the request) is treated the same way: EOF is how a leaving client is
+//! noticed (see docs/configuration.md, "Half-closed clients"). Also checks the access log
+//! line's fields for normal requests.
 
 mod support;
 
@@ -203,4 +205,36 @@ async fn client_leaving_mid_upload_cancels_the_upstream_request() {
         .expect("log line");
     assert_eq!(line["error"], "client_closed", "{line}");
     assert_eq!(line["status"], 499, "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_half_closes_after_its_request_is_treated_as_gone() {
+    // Pinned on purpose: hyper's half_close(true) would answer it, but would also stop the
+    // gateway from noticing clients that leave while the upstream works (the test above).
+    use tokio::io::AsyncWriteExt;
+    let (sim, mut g) = gateway().await;
+    let mut s = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    s.write_all(b"GET /delay/1s HTTP/1.1\r\nHost: test.local\r\n\r\n")
+        .await
+        .unwrap();
+    s.shutdown().await.unwrap();
+    let t = Instant::now();
+    let (bytes, closed) = read_until_close(&mut s, MS(3000)).await;
+    assert!(closed, "the half-closed connection was kept open");
+    assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+    assert!(
+        t.elapsed() < MS(900),
+        "closed only after the upstream answered"
+    );
+    let line = log_line(&mut g.log, MS(2000), |v| v["path"] == "/delay/1s")
+        .await
+        .expect("an access log line for the half-closed request");
+    assert_eq!(line["error"], "client_closed", "{line}");
+    assert_eq!(line["status"], 499, "{line}");
+    // The upstream request is not left running either.
+    assert!(
+        eventually(MS(1500), || async { sim.stats().connections_open == 0 }).await,
+        "{:?}",
+        sim.stats()
+    );
 }

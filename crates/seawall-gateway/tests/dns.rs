@@ -418,6 +418,13 @@ async fn the_hickory_and_system_resolvers_resolve_localhost() {
             resolver == "system",
             "{resolver}: {entry}"
         );
+        if resolver == "hickory" {
+            // The hosts file's day-long TTL, and the one used: clamped to max_ttl (5m).
+            let used = entry["dns"]["ttl_seconds"].as_f64().unwrap();
+            let answered = entry["dns"]["answer_ttl_seconds"].as_f64().unwrap();
+            assert_eq!(used, 300.0, "{entry}");
+            assert!(answered > 3600.0, "{entry}");
+        }
         t.gw.shutdown(Duration::from_secs(1)).await;
     }
     assert_eq!(plain.stats().requests, 6);

@@ -50,6 +50,24 @@ async fn the_default_balancer_avoids_a_slow_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstreams_shows_the_balancer_cost_in_milliseconds_like_the_estimate() {
+    let (slow, _) = raw_server(MS(50), OK).await;
+    let g = start(&yaml(&[slow], "timeouts: {}")).await;
+    for _ in 0..5 {
+        assert_eq!(get(g.addr, "/").await.status, 200);
+    }
+    let view = admin_get(g.admin, "/upstreams").await;
+    let json: serde_json::Value = serde_json::from_slice(&view.body).unwrap();
+    let e = &json["upstreams"][0]["endpoints"][0];
+    assert!(e.get("cost").is_none(), "{e}");
+    let rtt = e["rtt_estimate_ms"].as_f64().unwrap();
+    let cost = e["cost_ms"].as_f64().unwrap();
+    // Nothing pending: cost = estimate × (0 + 1), both in ms (about 50, not 0.05).
+    assert_eq!(e["pending"], 0, "{e}");
+    assert!((cost - rtt).abs() < 1e-6 && cost > 20.0, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_shares_requests_evenly_whatever_the_latency() {
     let (fast, slow) = spread("balancer: round_robin").await;
     assert_eq!((fast, slow), (50, 50));

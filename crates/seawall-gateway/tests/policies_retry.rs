@@ -201,7 +201,7 @@ async fn retry_after_on_a_503_is_honoured_as_the_backoff() {
 async fn per_try_timeout_cuts_a_slow_try_and_the_retry_goes_to_the_other_endpoint() {
     let fast = sim().await;
     let (slow, _) = raw_server(MS(2000), OK).await;
-    let retry = "max_attempts: 2, per_try_timeout: 200ms, retry_on: [response_header_timeout]";
+    let retry = "max_attempts: 2, per_try_timeout: 200ms, retry_on: [per_try_timeout]";
     let g = start(&yaml(
         &[slow, fast.local_addr()],
         "timeouts: {}",
@@ -218,6 +218,37 @@ async fn per_try_timeout_cuts_a_slow_try_and_the_retry_goes_to_the_other_endpoin
     let m = metrics_text(g.admin).await;
     let attempted = retries(&m, "attempted");
     assert!((1.0..=4.0).contains(&attempted), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_try_cut_by_per_try_timeout_is_reported_as_per_try_timeout() {
+    let sim = sim().await;
+    let retry = "max_attempts: 2, per_try_timeout: 200ms";
+    let mut g = start(&yaml(&[sim.local_addr()], "timeouts: {}", retry, "5s")).await;
+    let t = std::time::Instant::now();
+    let r = get(g.addr, "/delay/2s").await;
+    assert_eq!(r.status, 504, "{:?}", r.headers);
+    assert_eq!(r.error(), Some("per_try_timeout"));
+    // Not retried by default (like `response_header_timeout`): one try, cut at 200 ms.
+    assert!(t.elapsed() < MS(1500), "{:?}", t.elapsed());
+    let line = log_line(&mut g.log, MS(2000), |v| v["status"] == 504).await;
+    let line = line.expect("an access log line for the 504");
+    assert_eq!(line["error"], "per_try_timeout", "{line}");
+    let m = metrics_text(g.admin).await;
+    assert_eq!(
+        metric(&m, "seawall_errors_total", &[("kind", "per_try_timeout")]),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "seawall_errors_total",
+            &[("kind", "response_header_timeout")]
+        ),
+        None,
+        "{m}"
+    );
 }
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n";

@@ -143,12 +143,17 @@ async fn refused_connect_gets_502_connect_error() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let g = gateway_for(closed, "10s", "", "").await;
+    let mut g = gateway_for(closed, "10s", "", "").await;
     let t = Instant::now();
     let r = get(g.addr, "/").await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.error(), Some("connect_error"));
     assert!(t.elapsed() < MS(2000), "a refused connect fails fast");
+    // The access log names the endpoint that refused, although no connection existed.
+    let line = log_line(&mut g.log, MS(2000), |v| v["status"] == 502).await;
+    let line = line.expect("an access log line for the 502");
+    assert_eq!(line["endpoint"], closed.to_string(), "{line}");
+    assert_eq!(line["reused"], false, "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! HTTP/1.1 upgrades through the gateway, with a real WebSocket client and server
 //! (tokio-tungstenite): messages both ways, the close handshake, a refused upgrade
 //! forwarded as is, the upgrade headers reaching the upstream, the tunnel's idle timeout,
-//! shutdown closing tunnels, and no upstream connection or descriptor left behind.
+//! shutdown closing tunnels, no upstream connection or descriptor left behind, and a 101
+//! nobody asked for never reaching the client.
 
 mod support;
 
@@ -452,4 +453,55 @@ async fn upgrades_beyond_their_share_of_the_slots_are_refused_and_requests_still
         eventually(MS(3000), || async { ws_connect(g.addr, "/").await.is_ok() }).await,
         "the upgrade share was not given back"
     );
+}
+
+/// An upstream that answers every request with a 101 nobody asked for; counts the
+/// connections it accepted.
+async fn unsolicited_101_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buf.drain(..end);
+                    let answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n";
+                    if s.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsolicited_101_is_not_forwarded_and_its_connection_is_not_reused() {
+    let (up, accepted) = unsolicited_101_upstream().await;
+    let mut g = gateway(up, "").await;
+    for i in 0..2 {
+        let r = get(g.addr, "/").await;
+        assert_eq!(r.status, 502, "request {i}: {:?} {}", r.headers, r.text());
+        assert_eq!(r.error(), Some("upstream_protocol"), "request {i}");
+        let line = log_line(&mut g.log, MS(2000), |v| v["status"] == 502).await;
+        let line = line.expect("an access log line for the 502");
+        let detail = line["error_detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("101"), "{line}");
+    }
+    // Each request needed a connection of its own: the first was closed, not pooled.
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }

@@ -362,6 +362,7 @@ async fn a_certificate_from_an_unknown_ca_is_a_502_whose_logged_detail_names_the
     assert_eq!(line["error"], "tls_error", "{line}");
     let detail = line["error_detail"].as_str().unwrap_or_default();
     assert!(detail.contains("unknown issuer"), "{line}");
+    assert_eq!(line["endpoint"], up.addr.to_string(), "{line}");
     assert_eq!(up.handshakes(), 0, "the upstream saw no finished handshake");
 }
 

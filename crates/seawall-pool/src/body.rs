@@ -57,6 +57,14 @@ impl PooledBody {
         }
     }
 
+    /// Drops the response without giving its connection back: for an answer the caller
+    /// will not forward because it breaks the protocol (an HTTP/1.1 `101` to a request
+    /// that asked for no upgrade), after which the connection is in no known state. It is
+    /// closed with reason `error`, even when the body looks complete.
+    pub fn discard(mut self) {
+        self.give_up();
+    }
+
     fn give_up(&mut self) {
         match self.lease.take() {
             // The connection cannot be trusted after a failed body, whatever the driver saw.

@@ -252,8 +252,11 @@ pub struct NameSnapshot {
     pub answer: Vec<SocketAddr>,
     /// How long ago that answer arrived; `None` before any.
     pub age: Option<Duration>,
-    /// Its TTL, when the resolver gave one.
+    /// Its TTL as the resolver gave it, when it gave one.
     pub ttl: Option<Duration>,
+    /// That TTL clamped to `[min_ttl, max_ttl]`: how long the answer is used before the
+    /// next lookup. `None` when the resolver gave no TTL (`interval` applies).
+    pub ttl_used: Option<Duration>,
     /// Lookups of this name that failed, timed out or came back empty.
     pub failures: u64,
     /// Why the last lookup failed, if it did.
@@ -467,6 +470,9 @@ impl DnsPool {
                         .answered_at
                         .map(|at| now.saturating_duration_since(at)),
                     ttl: record.valid_for,
+                    ttl_used: record
+                        .valid_for
+                        .map(|ttl| inner.dns.next_delay(Some(ttl), false)),
                     failures: record.failures,
                     last_error: record.last_error.clone(),
                 })

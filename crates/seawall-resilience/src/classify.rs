@@ -3,7 +3,8 @@
 //! One classifier type serves two policies with different defaults:
 //! - the breaker's [`ErrorClassifier::upstream_failures`] (its `Default`): every 5xx
 //!   response, and every error kind that is the upstream's doing (`connect_timeout`,
-//!   `connect_error`, `tls_handshake_timeout`, `tls_error`, `response_header_timeout`, `deadline_exceeded`, `upstream_reset`,
+//!   `connect_error`, `tls_handshake_timeout`, `tls_error`, `response_header_timeout`,
+//!   `per_try_timeout`, `deadline_exceeded`, `upstream_reset`,
 //!   `upstream_protocol`, `pool_exhausted`), like resilience4j recording every exception;
 //! - the retry policy's [`ErrorClassifier::retryable`]: 502, 503 and 504, and the kinds
 //!   where another try may well succeed (`connect_error`, `connect_timeout`, `tls_error`,
@@ -98,12 +99,13 @@ impl Default for ErrorClassifier {
 
 impl ErrorClassifier {
     /// The error kinds that are the upstream's doing (the breaker default).
-    pub const UPSTREAM_KINDS: [ErrorKind; 9] = [
+    pub const UPSTREAM_KINDS: [ErrorKind; 10] = [
         ErrorKind::ConnectTimeout,
         ErrorKind::ConnectError,
         ErrorKind::TlsHandshakeTimeout,
         ErrorKind::TlsError,
         ErrorKind::ResponseHeaderTimeout,
+        ErrorKind::PerTryTimeout,
         ErrorKind::DeadlineExceeded,
         ErrorKind::UpstreamReset,
         ErrorKind::UpstreamProtocol,

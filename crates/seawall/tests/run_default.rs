@@ -338,3 +338,18 @@ async fn requests_whose_clients_leave_right_after_sending_them_are_each_logged_o
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_descriptor_limit_below_what_max_connections_needs_is_warned_about_with_the_fix() {
+    // The default listener allows 10 000 connections: 2 descriptors each plus 256 spare.
+    let gw = Launch::default_config().nofile(512).start();
+    let warned = gw.wait_for_stderr("File descriptor limit too low", Duration::from_secs(5));
+    let stderr = gw.stderr();
+    assert!(warned, "{stderr}");
+    for needle in ["20256", "ulimit -n 20256", "LimitNOFILE=20256", "512"] {
+        assert!(stderr.contains(needle), "no `{needle}` in:\n{stderr}");
+    }
+    // It still serves: the limit only bounds how many connections fit.
+    let r = get(&client(), &gw.url("/"), &[]).await;
+    assert_eq!(r.status, 200);
+}

@@ -204,6 +204,7 @@ impl RouteFallback {
                 | ErrorKind::TlsHandshakeTimeout
                 | ErrorKind::TlsError
                 | ErrorKind::ResponseHeaderTimeout
+                | ErrorKind::PerTryTimeout
                 | ErrorKind::UpstreamReset
                 | ErrorKind::UpstreamProtocol
         )

@@ -214,7 +214,7 @@ pub async fn try_once(
         match timeout_at(try_deadline, attempt(upstream, index, req, cx, &mut unsent)).await {
             Ok(r) => r,
             Err(_) => Err(GatewayError::new(
-                ErrorKind::ResponseHeaderTimeout,
+                ErrorKind::PerTryTimeout,
                 format!(
                     "no response head from upstream `{}` within retry.per_try_timeout",
                     upstream.name
@@ -231,7 +231,9 @@ pub async fn try_once(
         Err(e)
             if matches!(
                 e.kind,
-                ErrorKind::DeadlineExceeded | ErrorKind::ResponseHeaderTimeout
+                ErrorKind::DeadlineExceeded
+                    | ErrorKind::ResponseHeaderTimeout
+                    | ErrorKind::PerTryTimeout
             ) && cx.waiting_on_client() =>
         {
             Err(GatewayError::new(
@@ -253,9 +255,11 @@ pub async fn try_once(
         // sign; other failures (refused, reset, client-side) say nothing about it.
         let sample = match kind {
             None => Some(bulkhead::Sample::Rtt(slot.taken().elapsed())),
-            Some(ErrorKind::ResponseHeaderTimeout | ErrorKind::ConnectTimeout) => {
-                Some(bulkhead::Sample::Dropped)
-            }
+            Some(
+                ErrorKind::ResponseHeaderTimeout
+                | ErrorKind::PerTryTimeout
+                | ErrorKind::ConnectTimeout,
+            ) => Some(bulkhead::Sample::Dropped),
             Some(_) => None,
         };
         slot.finish(sample);

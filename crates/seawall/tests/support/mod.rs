@@ -144,6 +144,8 @@ pub struct Launch {
     config_writer: Option<ConfigWriter>,
     envs: Vec<(String, String)>,
     ready: Ready,
+    /// Soft and hard `RLIMIT_NOFILE` for the child (set by `sh`'s `ulimit`, then exec).
+    nofile: Option<u64>,
 }
 
 impl Launch {
@@ -194,7 +196,14 @@ impl Launch {
             config_writer: None,
             envs: Vec::new(),
             ready: Ready::AdminHealthz,
+            nofile: None,
         }
+    }
+
+    /// Runs the child with `RLIMIT_NOFILE` (soft and hard) set to `limit`.
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
     }
 
     /// Appends an argument.
@@ -225,7 +234,17 @@ impl Launch {
             .iter()
             .map(|a| ports.render(a, &config_path))
             .collect();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match self.nofile {
+            None => Command::new(BIN),
+            // `exec` keeps the PID, so signals and the drop's kill still reach seawall.
+            Some(limit) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(BIN);
+                c
+            }
+        };
         cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
