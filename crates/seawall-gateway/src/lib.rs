@@ -14,7 +14,9 @@ pub mod chain;
 pub mod context;
 mod edge;
 mod error_response;
-mod forwarding;
+// Public only for the fuzz targets (fuzz/): not an API.
+#[doc(hidden)]
+pub mod forwarding;
 mod gateway;
 pub mod histogram;
 mod listener;
