@@ -97,8 +97,9 @@ fn the_report_renders_like_a_compiler_and_counts_problems() {
 }
 
 #[test]
-fn a_response_header_timeout_longer_than_the_route_deadline_is_reported_with_both_values() {
-    let diagnostics = problems(
+fn a_response_header_timeout_longer_than_the_route_deadline_is_a_warning_with_both_values() {
+    let (_, diagnostics) = seawall_config::parse_with_warnings(
+        "test.yaml",
         "\
 listeners:
   - name: public
@@ -112,9 +113,12 @@ upstreams:
     timeouts:
       response_header: 30s
 ",
-    );
-    assert_eq!(diagnostics.len(), 1, "{diagnostics}");
-    let d = find(&diagnostics, "upstreams[0].timeouts.response_header");
+    )
+    .expect("a warning, not an error: the config is valid");
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    let d = &diagnostics[0];
+    assert_eq!(d.path, "upstreams[0].timeouts.response_header");
+    assert_eq!(d.severity, Severity::Warning);
     assert_eq!(d.line, 11);
     assert_eq!(d.value.as_deref(), Some("30s"));
     assert!(

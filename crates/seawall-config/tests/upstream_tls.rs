@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use seawall_config::{
     AlpnProtocol, Config, HumanDuration, Problem, UpstreamProtocol, UpstreamTlsConfig,
-    default_config, parse, validate,
+    default_config, parse, validate, warnings,
 };
 
 fn problem<'a>(problems: &'a [Problem], path: &str) -> &'a Problem {
@@ -215,9 +215,10 @@ fn alpn_follows_the_protocol_and_contradictions_are_reported() {
 fn a_tls_handshake_timeout_beyond_the_route_deadline_is_reported_only_for_tls_upstreams() {
     let mut config = default_config();
     config.upstreams[0].timeouts.tls_handshake = HumanDuration::from_secs(60);
-    assert_eq!(validate(&config), [], "no TLS: the timeout never applies");
+    assert_eq!(warnings(&config), [], "no TLS: the timeout never applies");
     config.upstreams[0].tls = Some(tls());
-    let problems = validate(&config);
+    assert_eq!(validate(&config), [], "a warning, not an error");
+    let problems = warnings(&config);
     let p = problem(&problems, "upstreams[0].timeouts.tls_handshake");
     assert!(p.message.contains("1m") && p.message.contains("10s"), "{p}");
 }

@@ -16,7 +16,9 @@ mod edge;
 mod error_response;
 mod exposition;
 mod fd_limit;
-mod forwarding;
+// Public only for the fuzz targets (fuzz/): not an API.
+#[doc(hidden)]
+pub mod forwarding;
 mod gateway;
 pub mod histogram;
 mod listener;

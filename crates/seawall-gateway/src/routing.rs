@@ -55,21 +55,23 @@ impl HostPattern {
     }
 }
 
-/// One listener's routes, ordered so that the first match is the best match.
-pub struct Router {
-    entries: Vec<(HostPattern, String, Arc<Route>)>,
+/// One listener's routes, ordered so that the first match is the best match. Generic over
+/// what a route carries only so that the matching can be exercised (fuzzed) without
+/// building a whole runtime; the gateway always uses [`Route`].
+pub struct Router<R = Route> {
+    entries: Vec<(HostPattern, String, Arc<R>)>,
 }
 
-impl Router {
+impl<R> Router<R> {
     /// Orders routes by host specificity, then by prefix length (longest first).
-    pub fn new(routes: Vec<(HostPattern, String, Arc<Route>)>) -> Self {
+    pub fn new(routes: Vec<(HostPattern, String, Arc<R>)>) -> Self {
         let mut entries = routes;
         entries.sort_by(|a, b| b.0.rank().cmp(&a.0.rank()).then(b.1.len().cmp(&a.1.len())));
         Self { entries }
     }
 
     /// The best route for `host` (without port) and `path`, if any.
-    pub fn find(&self, host: &str, path: &str) -> Option<&Arc<Route>> {
+    pub fn find(&self, host: &str, path: &str) -> Option<&Arc<R>> {
         self.entries
             .iter()
             .find(|(h, prefix, _)| h.matches(host) && prefix_matches(prefix, path))
@@ -77,7 +79,7 @@ impl Router {
     }
 
     /// Every route, in match order.
-    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<R>> {
         self.entries.iter().map(|(_, _, r)| r)
     }
 }

@@ -313,7 +313,7 @@ fn slow_upstream_yaml(sim: SocketAddr, timeout: &str) -> String {
         warm.trim_end_matches('}')
     );
     let r = route("r", "*", "/", "up", timeout, "access_log");
-    let retry = "max_attempts: 2, per_try_timeout: 400ms, retry_on: [response_header_timeout]";
+    let retry = "max_attempts: 2, per_try_timeout: 400ms, retry_on: [per_try_timeout]";
     let r = format!("{}, retry: {{{retry}}}}}", r.trim_end_matches('}'));
     config(&[], &[warm, r], &[upstream("up", &[sim], "", "")])
 }
@@ -334,7 +334,7 @@ async fn a_retry_is_not_started_when_less_is_left_than_the_upstream_recently_nee
         let r = get(g.addr, "/delay/800ms").await;
         let elapsed = t.elapsed();
         assert_eq!(r.status, 504, "timeout {timeout}");
-        assert_eq!(r.error(), Some("response_header_timeout"));
+        assert_eq!(r.error(), Some("per_try_timeout"));
         let m = metrics_text(g.admin).await;
         let line = log_line(&mut g.log, MS(2000), |v| v["route"] == "r")
             .await

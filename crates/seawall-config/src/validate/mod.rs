@@ -53,7 +53,6 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     found.listeners(config);
     found.listener_tls(config);
     found.upstreams(config);
-    found.route_timeouts(config);
     found.addresses(config);
     found.admin(config);
     found.metrics(config);
@@ -66,6 +65,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
 pub fn warnings(config: &Config) -> Vec<Problem> {
     let mut found = Found::default();
     found.redis_timeout_warnings(config);
+    found.route_timeouts(config);
     found.0
 }
 

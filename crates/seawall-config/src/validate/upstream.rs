@@ -182,8 +182,11 @@ impl Found {
         }
     }
 
-    /// An upstream phase timeout at or beyond the deadline of a route using it can never fire:
-    /// the route deadline always wins, and the error the client sees is then the wrong one.
+    /// A warning for an upstream phase timeout at or beyond the deadline of a route using
+    /// it: for that route's requests it can never fire (the route deadline wins, and the
+    /// client sees `deadline_exceeded`). A warning, not an error: a short-deadline route
+    /// may share an upstream with routes whose deadlines are longer, and making it an
+    /// error forced a duplicate upstream, with its own pools and breaker, per deadline.
     pub(super) fn route_timeouts(&mut self, config: &Config) {
         for (j, upstream) in config.upstreams.iter().enumerate() {
             // The TLS handshake timeout only matters when the upstream speaks TLS.
@@ -221,12 +224,16 @@ impl Found {
                     &join_index(&join_key(&join_index("listeners", i), "routes"), k),
                     "timeout",
                 );
+                let named = match &route.name {
+                    Some(name) => format!("route `{name}` ({route_path})"),
+                    None => format!("route {route_path}"),
+                };
                 let message = format!(
-                    "{key} timeout {timeout} is longer than the {} deadline of route {route_path}, which uses upstream `{}`",
+                    "{key} timeout {timeout} is longer than the {} deadline of {named}, which uses upstream `{}`",
                     route.timeout, upstream.name
                 );
                 let hint = format!(
-                    "the route deadline fires first, so this timeout never applies; make it shorter than {} or raise the route timeout",
+                    "for that route's requests the route deadline fires first, so this timeout never applies to them (they fail as deadline_exceeded); fine if routes with longer deadlines share the upstream, else make it shorter than {} or raise the route timeout",
                     route.timeout
                 );
                 let path = join_key(&join_key(&join_index("upstreams", j), "timeouts"), key);
