@@ -308,6 +308,13 @@ pub(crate) async fn open(endpoint: &Endpoint, deadline: Instant) -> Result<Strea
     Ok(Stream::Right(stream))
 }
 
+/// The most an upstream connection's read buffer grows to (hyper's default is about
+/// 400 KiB). Measured with bench/slow-readers.sh: a response whose client reads slowly
+/// keeps its read buffer full *and* a chunk of it queued for the client, so each such
+/// exchange held about 750 KiB until its deadline; 64 KiB bounds that to about a sixth
+/// and still moves a body in few enough reads.
+const READ_BUFFER_MAX: usize = 64 * 1024;
+
 /// Builds the HTTP/1 sender/driver pair on a connected (and, for TLS, handshaken) stream
 /// and spawns the driver.
 pub(crate) async fn establish<T>(
@@ -322,6 +329,7 @@ where
     let addr = endpoint.addr;
     // For HTTP/1 the handshake does no I/O; it only builds the sender/driver pair.
     let (sender, driver) = http1::Builder::new()
+        .max_buf_size(READ_BUFFER_MAX)
         .handshake::<_, Body>(io)
         .await
         .map_err(|error| PoolError::connect(addr, std::io::Error::other(error)))?;
