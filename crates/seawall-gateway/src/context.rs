@@ -66,6 +66,18 @@ impl TraceEntry {
         }
     }
 
+    /// The layer that held the request until the deadline: `elapsed` is the time from the
+    /// request's start to the deadline. (Found by probing a stalled `rate_limit`: the trace
+    /// ended at the layer before it, so it blamed nobody.)
+    pub fn stalled(name: &'static str, elapsed: Duration) -> Self {
+        Self {
+            name,
+            elapsed,
+            decision: "stalled",
+            extra: None,
+        }
+    }
+
     /// A resilience policy's decision (`retry`, `fallback`, `hedge`), e.g.
     /// `retry;dur=0.000ms;skipped;reason=body_too_large`.
     pub fn policy(

@@ -31,7 +31,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::{
     body::{Outgoing, RequestBody, ResponseBody},
     chain::ChainOutcome,
-    context::{RequestContext, Stage},
+    context::{RequestContext, Stage, TraceEntry},
     error_response::{self, error_response},
     listener::ConnState,
     middleware::debug::{SEAWALL_DEBUG, token_matches},
@@ -323,6 +323,9 @@ async fn run_guarded(
             Stage::Layer(i) => {
                 let layer = route.chain.name(i);
                 route.metrics.stall(layer);
+                if let Some(trace) = cx.trace.as_mut() {
+                    trace.push(TraceEntry::stalled(layer, cx.start.elapsed()));
+                }
                 tracing::warn!(route = %route.name, layer, "Deadline fired while a middleware layer held the request.");
                 let e = GatewayError::new(
                     ErrorKind::LayerStalled,

@@ -247,3 +247,34 @@ async fn panic_in_a_response_phase_gets_500_and_the_connection_keeps_serving() {
         "{m}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debug_trace_of_a_stalled_request_names_the_stalled_layer() {
+    // The token: see tests/debug.rs (CARGO_PKG_NAME is set for every test binary).
+    let token = std::env::var("CARGO_PKG_NAME").unwrap();
+    let sim = sim().await;
+    let yaml = config_with(
+        "debug:\n  token_env: CARGO_PKG_NAME\n",
+        &[],
+        &[route("r", "*", "/", "up", "300ms", "debug, request_id")],
+        &[upstream("up", &[sim.local_addr()], "", "")],
+    );
+    let options = GatewayOptions {
+        extra_layers: vec![extra_layer("r", Staller)],
+        ..Default::default()
+    };
+    let g = start_with(&yaml, options).await;
+    let request = req(Method::GET, "/")
+        .header("x-stall", "1")
+        .header("seawall-debug", token)
+        .body(Full::default())
+        .unwrap();
+    let r = send(g.addr, request).await.unwrap();
+    assert_eq!(r.error(), Some("layer_stalled"));
+    let trace = r.header("seawall-debug-trace").expect("a trace").to_owned();
+    let last = trace.split(", ").last().unwrap_or_default();
+    assert!(
+        last.starts_with("staller;") && last.ends_with(";stalled"),
+        "{trace}"
+    );
+}
