@@ -322,9 +322,14 @@ impl HttpBody for ResponseBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 if let Some(mut rcx) = this.cx.take() {
-                    let kind = e
-                        .downcast_ref::<GatewayError>()
-                        .map_or(ErrorKind::UpstreamReset, |g| g.kind);
+                    // Past the deadline, an upstream error is the pool's lease timer
+                    // closing a connection whose client had stopped reading.
+                    let kind = if Instant::now() >= rcx.deadline {
+                        ErrorKind::DeadlineExceeded
+                    } else {
+                        e.downcast_ref::<GatewayError>()
+                            .map_or(ErrorKind::UpstreamReset, |g| g.kind)
+                    };
                     rcx.fail(kind, e.to_string());
                     outcome::finish(*rcx);
                 }

@@ -74,9 +74,12 @@ pub struct ConnState {
     pub draining: AtomicBool,
     /// Wakes the guard of a draining connection when its last request ends.
     wake: tokio::sync::Notify,
-    /// When every request in flight is overdue: the latest of their deadlines plus
-    /// [`STALL_GRACE`], in microseconds since `base`; `0` with none in flight, `u64::MAX`
-    /// while a tunnel runs (it has no deadline). See [`ConnState::expect_done_by`].
+    /// When every request in flight is overdue: the latest deadline of any request since
+    /// the connection opened, plus [`STALL_GRACE`], in microseconds since `base`; `0`
+    /// before the first request, `u64::MAX` once a tunnel runs (it has no deadline). Never
+    /// lowered: resetting it when the connection went idle raced with a request starting
+    /// on another stream, and a monotone maximum is always a safe (if looser) bound. See
+    /// [`ConnState::expect_done_by`].
     overdue_at: AtomicU64,
     /// An upgraded request's tunnel, waiting for hyper to hand the socket over; run by the
     /// connection's task once hyper is done with it (see [`ConnState::open_tunnel`]).
@@ -95,9 +98,11 @@ const NONE: u64 = u64::MAX;
 
 /// How long past its requests' deadlines a connection may stay before it is closed: the
 /// requests' own deadline errors, when hyper does poll them, come first and are what
-/// gets reported. (The pool closes a stuck upstream connection after the same time, so
-/// both sides of a stalled exchange are released together.)
-pub const STALL_GRACE: Duration = seawall_pool::LEASE_GRACE;
+/// gets reported. Shorter than the pool's `LEASE_GRACE` by more than a watchdog tick, so
+/// that for a stalled HTTP/1.1 exchange the client side closes first (and the upstream
+/// connection is released by that, as `body_incomplete`, with the request logged as
+/// `deadline_exceeded`), and the lease timer only catches what this cannot.
+pub const STALL_GRACE: Duration = Duration::from_secs(1);
 
 /// How long a draining connection whose last request finished may take to flush and
 /// close by itself (HTTP/2: the GOAWAY and the final frames) before its socket is shut.
@@ -176,7 +181,9 @@ impl ConnState {
     /// hold its connection, and its upstream connection, past every deadline. The guard
     /// closes a connection whose requests are *all* overdue by [`STALL_GRACE`]: the
     /// latest deadline is kept, so a request that is still within its time is never cut
-    /// because an older one stalled.
+    /// because an older one stalled. (On HTTP/2 this means one stalled stream on a
+    /// connection that keeps starting new requests is not cut; its upstream connection
+    /// is still released by the pool's lease timer.)
     pub fn expect_done_by(&self, deadline: Instant) {
         let due = deadline.saturating_duration_since(self.base) + STALL_GRACE;
         let due = u64::try_from(due.as_micros()).unwrap_or(NONE - 1);
@@ -186,10 +193,6 @@ impl ConnState {
     /// A response finished (or was abandoned).
     pub fn end_request(&self) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // (A request admitted between the decrement and this store loses its entry
-            // and is left to its own timers; the upstream side is still bounded by the
-            // pool's lease deadline.)
-            self.overdue_at.store(0, Ordering::Release);
             self.idle_since.store(self.now(), Ordering::Release);
             if self.is_draining() {
                 self.wake.notify_one();
@@ -664,10 +667,17 @@ impl Guard {
                 let _ = graceful.send(());
                 tokio::select! {
                     () = async {
-                        while state.in_flight.load(Ordering::Acquire) > 0 {
-                            state.wake.notified().await;
+                        // Looked at again after the grace: an HTTP/2 client may still open
+                        // a stream below the GOAWAY's last stream id meanwhile.
+                        loop {
+                            while state.in_flight.load(Ordering::Acquire) > 0 {
+                                state.wake.notified().await;
+                            }
+                            tokio::time::sleep(FLUSH_GRACE).await;
+                            if state.in_flight.load(Ordering::Acquire) == 0 {
+                                break;
+                            }
                         }
-                        tokio::time::sleep(FLUSH_GRACE).await;
                     } => {}
                     reason = watchdog(&state, &settings) => count(reason),
                 }

@@ -319,3 +319,26 @@ async fn graceful_shutdown_lets_every_http2_stream_finish() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_longer_than_per_try_timeout_still_streams_to_the_end() {
+    // The pool's lease timer must follow the request's deadline, not the try's: the
+    // per-try timeout bounds only the wait for the response head.
+    let sim = sim().await;
+    let r = route("r", "*", "/", "up", "8s", "access_log");
+    let r = format!(
+        "{}, retry: {{max_attempts: 2, per_try_timeout: 300ms}}}}",
+        r.trim_end_matches('}')
+    );
+    let yaml = config(&[], &[r], &[upstream("up", &[sim.local_addr()], "", "")]);
+    let g = start(&yaml).await;
+    let t = Instant::now();
+    let r = get(g.addr, "/drip?bytes=100000&duration=4500ms").await;
+    assert_eq!(r.status, 200, "{:?}", r.error());
+    assert_eq!(
+        r.body.len(),
+        100_000,
+        "the body was cut after {:?}",
+        t.elapsed()
+    );
+}

@@ -49,6 +49,17 @@ impl PooledBody {
         }
     }
 
+    /// Moves the connection's lease deadline (see `crate::lease_timer`) to `deadline`: the
+    /// checkout armed it with the *try's* deadline, which bounds only the wait for the
+    /// response head; the body streams under the request's. (Found in review: with
+    /// `retry.per_try_timeout`, bodies longer than that plus the grace were cut.)
+    pub fn hold_until(&self, deadline: tokio::time::Instant) {
+        if let Some(Held::H1(lease)) = &self.lease {
+            let epoch = lease.in_use.endpoint.common.epoch;
+            lease.conn.state.lease.arm(epoch, deadline);
+        }
+    }
+
     fn release(&mut self) {
         match self.lease.take() {
             Some(Held::H1(lease)) => lease.release(),

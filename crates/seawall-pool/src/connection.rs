@@ -31,7 +31,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use seawall_core::Body;
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
@@ -62,8 +62,6 @@ pub(crate) struct ConnState {
     finished: AtomicBool,
     /// When the current lease must end (see `lease_timer`); watched by an HTTP/1.1 driver.
     pub(crate) lease: LeaseClock,
-    /// Wakes an HTTP/1.1 driver when its handle is dropped: see [`Conn`]'s `Drop`.
-    kill: Notify,
 }
 
 impl ConnState {
@@ -77,7 +75,6 @@ impl ConnState {
             parties_done: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             lease: LeaseClock::default(),
-            kill: Notify::new(),
         })
     }
 
@@ -144,6 +141,10 @@ pub(crate) struct Conn {
     /// Requests sent on it so far, for `max_requests_per_connection`. Only the handle's
     /// single owner touches it, so it needs no atomic.
     pub(crate) requests: u64,
+    /// Dropped with the handle, which ends the driver (see `Drop`). A oneshot rather than
+    /// a `Notify`: the driver polls its receiver on every wake-up, and that poll takes no
+    /// lock.
+    pub(crate) _kill: oneshot::Sender<()>,
 }
 
 impl Conn {
@@ -179,8 +180,7 @@ impl Drop for Conn {
         // exchange whose request-body write is blocked (the upstream stopped reading) is
         // never over: the socket, the client's body behind it and the slot stayed for
         // good. A dropped handle means nothing more will be sent or read, so the driver
-        // ends at once.
-        self.state.kill.notify_one();
+        // ends at once: dropping `kill` (below, with the other fields) wakes it.
     }
 }
 
@@ -336,13 +336,15 @@ where
     let state = ConnState::new(common);
     common.metrics.opened.inc();
     tracing::debug!(upstream = %common.upstream, endpoint = %addr, conn = state.id, "Upstream connection opened.");
-    spawn_driver(driver, Arc::clone(&state), slot);
+    let (kill, killed) = oneshot::channel();
+    spawn_driver(driver, Arc::clone(&state), slot, killed);
     Ok(Conn {
         sender,
         state,
         on_drop: None,
         opened: Instant::now(),
         requests: 0,
+        _kill: kill,
     })
 }
 
@@ -365,8 +367,12 @@ fn configure_socket(
     }
 }
 
-fn spawn_driver<T>(driver: http1::Connection<T, Body>, state: Arc<ConnState>, slot: Slot)
-where
+fn spawn_driver<T>(
+    driver: http1::Connection<T, Body>,
+    state: Arc<ConnState>,
+    slot: Slot,
+    killed: oneshot::Receiver<()>,
+) where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
@@ -388,7 +394,7 @@ where
                 }
             },
             () = abort.cancelled() => state.record(CloseReason::Shutdown),
-            () = state.kill.notified() => {}
+            _ = killed => {}
         }
         // Order matters: mark finished before looking in the idle stack (see
         // `ConnState::finished`), so a dead connection never lingers there. Removing it

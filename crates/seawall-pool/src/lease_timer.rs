@@ -24,7 +24,9 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 /// How long after its request's deadline a connection that is still checked out is closed.
-pub const LEASE_GRACE: Duration = Duration::from_secs(1);
+/// Longer than the gateway's client-side stall grace (1 s) plus its watchdog tick (at most
+/// 1 s), so that the client side of a stalled exchange is closed, and classified, first.
+pub const LEASE_GRACE: Duration = Duration::from_secs(3);
 
 /// When the current lease of a connection ends, as nanoseconds since the pool's epoch;
 /// `0` while the connection is idle. Written by the checkout and the release, read by

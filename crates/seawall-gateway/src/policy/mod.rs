@@ -225,16 +225,25 @@ pub async fn try_once(
         attempt(upstream, index, req, cx, &mut unsent).await
     };
     cx.deadline = request_deadline;
+    if try_deadline < request_deadline
+        && let Ok(resp) = &result
+        && let Outgoing::Upstream { body } = resp.body()
+    {
+        // The pool armed the connection's lease with the try's deadline; the body
+        // streams under the request's.
+        body.hold_until(request_deadline);
+    }
     // A try that timed out while the gateway was still waiting for the client's body was
     // slowed by the client: classified where it arises, so that no policy below counts it.
+    // A per-try timeout during a slow upload keeps its reason (the route's own retry
+    // setting cut it, not a client limit) but is not counted against the upstream either.
+    let slow_upload = cx.waiting_on_client();
     let result = match result {
         Err(e)
             if matches!(
                 e.kind,
-                ErrorKind::DeadlineExceeded
-                    | ErrorKind::ResponseHeaderTimeout
-                    | ErrorKind::PerTryTimeout
-            ) && cx.waiting_on_client() =>
+                ErrorKind::DeadlineExceeded | ErrorKind::ResponseHeaderTimeout
+            ) && slow_upload =>
         {
             Err(GatewayError::new(
                 ErrorKind::BodyReadTimeout,
@@ -274,7 +283,7 @@ pub async fn try_once(
                 | ErrorKind::BodyTooLarge
                 | ErrorKind::BadRequest
         )
-    );
+    ) || (kind == Some(ErrorKind::PerTryTimeout) && slow_upload);
     if client_side {
         if let Some(p) = permit {
             p.release();
