@@ -46,11 +46,30 @@ pub struct BodyProgress(AtomicU8);
 const FLOWING: u8 = 0;
 const WAITING_ON_CLIENT: u8 = 1;
 const ENDED: u8 = 2;
+/// `FAILED + i`: the body failed with `ErrorKind::ALL[i]`.
+const FAILED: u8 = 16;
 
 impl BodyProgress {
     /// True while the body's reader waits for bytes the client has not sent yet.
     pub fn waiting_on_client(&self) -> bool {
         self.0.load(Ordering::Acquire) == WAITING_ON_CLIENT
+    }
+
+    /// How the client's body failed, if it did: kept because an HTTP/2 upstream connection
+    /// does not hand the body's error back (hyper resets the stream, which reads as
+    /// `upstream_reset`), so the try's outcome must be corrected from here.
+    pub fn failure(&self) -> Option<ErrorKind> {
+        let state = self.0.load(Ordering::Acquire);
+        let index = usize::from(state.checked_sub(FAILED)?);
+        ErrorKind::ALL.get(index).copied()
+    }
+
+    fn fail(&self, error: GatewayError) -> BoxError {
+        if let Some(i) = ErrorKind::ALL.iter().position(|k| *k == error.kind) {
+            let i = u8::try_from(i).unwrap_or(u8::MAX - FAILED);
+            self.0.store(FAILED.saturating_add(i), Ordering::Release);
+        }
+        Box::new(error)
     }
 
     fn set(&self, state: u8) {
@@ -134,8 +153,7 @@ impl HttpBody for RequestBody {
                 if let Some(data) = frame.data_ref() {
                     let len = data.len() as u64;
                     if len > *this.remaining {
-                        this.progress.set(ENDED);
-                        return Poll::Ready(Some(Err(Box::new(GatewayError::new(
+                        return Poll::Ready(Some(Err(this.progress.fail(GatewayError::new(
                             ErrorKind::BodyTooLarge,
                             "request body exceeds max_body_bytes",
                         )))));
@@ -146,8 +164,7 @@ impl HttpBody for RequestBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                this.progress.set(ENDED);
-                Poll::Ready(Some(Err(Box::new(client_body_error(e)))))
+                Poll::Ready(Some(Err(this.progress.fail(client_body_error(e)))))
             }
             Poll::Ready(None) => {
                 this.progress.set(ENDED);
@@ -156,8 +173,7 @@ impl HttpBody for RequestBody {
             Poll::Pending => {
                 this.progress.set(WAITING_ON_CLIENT);
                 ready!(this.timeout.poll(cx));
-                this.progress.set(ENDED);
-                Poll::Ready(Some(Err(Box::new(GatewayError::new(
+                Poll::Ready(Some(Err(this.progress.fail(GatewayError::new(
                     ErrorKind::BodyReadTimeout,
                     format!("request body not received within {:?}", this.timeout_value),
                 )))))

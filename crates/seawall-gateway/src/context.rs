@@ -148,6 +148,11 @@ pub struct RequestContext {
 impl RequestContext {
     /// True when the gateway is waiting for request-body bytes the client has not sent:
     /// a deadline passing now is the client's doing, not the upstream's.
+    /// How the client's request body failed, if it did (see `BodyProgress::failure`).
+    pub fn client_body_failure(&self) -> Option<ErrorKind> {
+        self.client_body.as_ref().and_then(|p| p.failure())
+    }
+
     pub fn waiting_on_client(&self) -> bool {
         self.client_body
             .as_ref()

@@ -342,3 +342,34 @@ async fn a_body_longer_than_per_try_timeout_still_streams_to_the_end() {
         t.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_body_failures_keep_their_kind_on_an_http2_upstream() {
+    // hyper resets the upstream stream when the request body fails, which alone would
+    // read as `upstream_reset` and count against a healthy upstream.
+    let sim = sim().await;
+    let yaml = config(
+        &["body_read_timeout: 500ms"],
+        &[route("r", "*", "/", "h2", "5s", "access_log")],
+        &[format!(
+            "{{name: h2, endpoints: [\"{}\"], protocol: http2}}",
+            sim.local_addr()
+        )],
+    );
+    let g = start(&yaml).await;
+    let slow = raw_exchange(
+        g.addr,
+        b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n0123456789",
+        MS(5000),
+    )
+    .await;
+    assert!(slow.starts_with("HTTP/1.1 408"), "{slow}");
+    assert!(slow.contains("seawall-error: body_read_timeout"), "{slow}");
+    let malformed = raw_exchange(
+        g.addr,
+        b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n\r\n",
+        MS(5000),
+    )
+    .await;
+    assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
+}

@@ -253,6 +253,15 @@ pub async fn try_once(
                 ),
             ))
         }
+        // The client's body failed first (an HTTP/2 upstream reports that as a stream
+        // reset): the outcome is the body's.
+        Err(e) if cx.client_body_failure().is_some_and(|k| k != e.kind) => {
+            let kind = cx.client_body_failure().unwrap_or(e.kind);
+            Err(GatewayError::new(
+                kind,
+                format!("request body failed ({}): {}", kind.reason(), e.detail),
+            ))
+        }
         other => other,
     };
     let (status, kind) = match &result {
