@@ -243,3 +243,47 @@ async fn reset_and_close_end_the_connection_without_a_response() {
         assert_eq!(injected(&g, name, action).await, Some(1.0));
     }
 }
+
+#[tokio::test]
+async fn the_debug_trace_names_the_fault() {
+    // The debug token's variable: cargo sets CARGO_PKG_NAME for every test binary
+    // (see tests/debug.rs).
+    let token = std::env::var("CARGO_PKG_NAME").unwrap();
+    let sim = sim().await;
+    let yaml = config_with(
+        "debug:\n  token_env: CARGO_PKG_NAME\n",
+        &[],
+        &[route(
+            "faulty",
+            "*",
+            "/",
+            "sim",
+            "5s",
+            "debug, {fault: {rules: [
+                {name: gone, match: {path_prefix: /gone}, abort: {status: 410}},
+                {name: late, delay: {fixed: 20ms}}]}}",
+        )],
+        &[upstream("sim", &[sim.local_addr()], "", "")],
+    );
+    let g = start(&yaml).await;
+    for (path, decision, status) in [
+        ("/gone", "aborted;fault=gone", 410),
+        ("/echo", "delayed;fault=late", 200),
+    ] {
+        let r = send(
+            g.addr,
+            req(Method::GET, path)
+                .header("seawall-debug", &token)
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, status);
+        let trace = r.header("seawall-debug-trace").unwrap_or_default();
+        assert!(
+            trace.contains("fault;dur=") && trace.contains(decision),
+            "{path}: {trace}"
+        );
+    }
+}
