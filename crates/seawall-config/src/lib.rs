@@ -13,6 +13,7 @@
 //! the validated [`Config`] and never parse text themselves.
 
 mod diagnostic;
+pub mod fault;
 mod locate;
 pub mod model;
 mod parse;
@@ -27,6 +28,7 @@ pub mod units;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use fault::*;
 pub use model::*;
 pub use parse::{load, load_with_warnings, parse, parse_with_warnings};
 pub use policy::*;

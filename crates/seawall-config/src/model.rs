@@ -250,6 +250,8 @@ pub enum MiddlewareConfig {
     Headers(HeadersConfig),
     /// Limits the request rate per key (GCRA); see `docs/rate-limiting.md`.
     RateLimit(crate::RateLimitConfig),
+    /// Injects faults (delays, error statuses, resets) for the callers; see `docs/faults.md`.
+    Fault(crate::FaultConfig),
 }
 
 impl MiddlewareConfig {
@@ -261,6 +263,7 @@ impl MiddlewareConfig {
             MiddlewareConfig::Debug => "debug",
             MiddlewareConfig::Headers(_) => "headers",
             MiddlewareConfig::RateLimit(_) => "rate_limit",
+            MiddlewareConfig::Fault(_) => "fault",
         }
     }
 }

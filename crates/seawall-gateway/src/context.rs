@@ -135,6 +135,9 @@ pub struct RequestContext {
     /// The `RateLimit` header a `rate_limit` layer wants on the response (its tightest
     /// limit for this request); set on the way in, added on the way out.
     pub rate_limit: Option<HeaderValue>,
+    /// The fault a `fault` layer injected into this request (its rule's name), for the
+    /// `seawall-fault` response header and the access log.
+    pub fault: Option<HeaderValue>,
     /// What the resilience policies decided (retries, skipped retries, fallbacks,
     /// hedges), for the access log's `policy` field.
     pub policy: crate::policy::Notes,

@@ -139,6 +139,7 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         status: 0,
         conn: sh.conn.clone(),
         rate_limit: None,
+        fault: None,
         policy: Default::default(),
         tunnel_opened: false,
         client_body: client_body.clone(),

@@ -155,6 +155,14 @@ pub struct RateLimitLabels {
     pub outcome: String,
 }
 
+/// Labels of injected faults (`action`: delay, abort, grpc_abort, reset, close).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabels {
+    pub route: String,
+    pub fault: String,
+    pub action: String,
+}
+
 /// Every metric family of the gateway.
 pub struct Metrics {
     registry: Registry,
@@ -199,6 +207,8 @@ pub struct Metrics {
     pub ratelimit_decisions: Family<RateLimitLabels, Counter>,
     /// Calls to a rate-limit store (Redis), by route, limit and outcome (`ok`, `error`).
     pub ratelimit_store_calls: Family<RateLimitLabels, Counter>,
+    /// Faults injected by `fault` layers, by route, rule and action.
+    pub faults_injected: Family<FaultLabels, Counter>,
 }
 
 impl Metrics {
@@ -262,6 +272,7 @@ impl Metrics {
             hedge_delay: Family::default(),
             ratelimit_decisions: Family::default(),
             ratelimit_store_calls: Family::default(),
+            faults_injected: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -459,6 +470,11 @@ impl Metrics {
             "ratelimit_store_calls",
             "Calls to the rate-limit store (Redis), by route, limit and outcome (ok, error); none while its breaker is open",
             m.ratelimit_store_calls.clone(),
+        );
+        r.register(
+            "faults_injected",
+            "Faults injected by `fault` layers, by route, fault (rule name) and action (delay, abort, grpc_abort, reset, close)",
+            m.faults_injected.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }

@@ -8,6 +8,7 @@
 
 use std::{collections::HashMap, fmt, net::SocketAddr};
 
+mod fault;
 mod http2;
 mod policy;
 mod rate_limit;
@@ -57,6 +58,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     found.admin(config);
     found.metrics(config);
     found.rate_limits(config);
+    found.faults(config);
     found.0
 }
 

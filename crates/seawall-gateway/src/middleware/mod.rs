@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod debug;
+pub mod fault;
 pub mod headers;
 pub mod rate_limit;
 pub mod request_id;
@@ -29,6 +30,7 @@ pub fn build_chain(
                 MiddlewareConfig::RateLimit(r) => {
                     Box::new(rate_limit::RateLimit::try_new(r, route, limiters)?)
                 }
+                MiddlewareConfig::Fault(f) => Box::new(fault::Fault::try_new(f)?),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -28,6 +28,8 @@ pub struct Line<'a> {
     /// What the resilience policies decided (`retries=1 fallback=upstream`); null when
     /// nothing.
     pub policy: Option<&'a crate::policy::Notes>,
+    /// The fault a `fault` layer injected (its rule's name); null when none.
+    pub fault: Option<&'a str>,
     pub request_id: Option<&'a str>,
     pub client: SocketAddr,
 }
@@ -68,6 +70,8 @@ impl Line<'_> {
             notes.encode(o);
             o.push(b'"');
         });
+        out.extend_from_slice(b",\"fault\":");
+        optional(out, self.fault, string);
         out.extend_from_slice(b",\"request_id\":");
         optional(out, self.request_id, string);
         out.extend_from_slice(b",\"client\":");
@@ -176,6 +180,7 @@ mod tests {
             error: None,
             error_detail: None,
             policy: None,
+            fault: None,
             request_id: Some("abc"),
             client: "[::1]:5000".parse().unwrap(),
         }
@@ -195,7 +200,8 @@ mod tests {
         assert_eq!(v["error"], serde_json::Value::Null);
         assert_eq!(v["client"], "[::1]:5000");
         assert_eq!(v["policy"], serde_json::Value::Null);
-        assert_eq!(v.as_object().map(|o| o.len()), Some(15));
+        assert_eq!(v["fault"], serde_json::Value::Null);
+        assert_eq!(v.as_object().map(|o| o.len()), Some(16));
     }
 
     #[test]

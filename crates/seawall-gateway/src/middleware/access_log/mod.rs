@@ -142,6 +142,7 @@ impl AccessLogSink {
             error: cx.error.map(|k| k.reason()),
             error_detail: cx.error_detail.as_deref(),
             policy: Some(&cx.policy).filter(|p| !p.is_empty()),
+            fault: cx.fault.as_ref().and_then(|v| v.to_str().ok()),
             request_id: cx.request_id.as_ref().and_then(|v| v.to_str().ok()),
             client: cx.client,
         };

@@ -1,0 +1,289 @@
+//! The `fault` layer through a real gateway and a real sim: an abort answers itself with
+//! `seawall-fault` and never reaches the upstream; a delay holds the request and then
+//! forwards it (the header is added to the upstream's response); `first` faults only the
+//! first N requests; `percentage` with a seed lands inside binomial bounds; matches on
+//! method, path and header; gRPC requests get a trailers-only `grpc-status`; `reset` and
+//! `close` end the connection without a response; each action is counted.
+
+mod support;
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::Method;
+use http_body_util::Full;
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+fn yaml(sim: SocketAddr, layer: &str) -> String {
+    config(
+        &[],
+        &[route(
+            "faulty",
+            "*",
+            "/",
+            "sim",
+            "5s",
+            &format!("access_log, {{fault: {layer}}}"),
+        )],
+        &[upstream("sim", &[sim], "", "")],
+    )
+}
+
+async fn injected(g: &TestGateway, fault: &str, action: &str) -> Option<f64> {
+    let text = metrics_text(g.admin).await;
+    metric(
+        &text,
+        "seawall_faults_injected_total",
+        &[("route", "faulty"), ("fault", fault), ("action", action)],
+    )
+}
+
+#[tokio::test]
+async fn an_abort_answers_with_its_status_and_header_and_never_reaches_the_upstream() {
+    let sim = sim().await;
+    let mut g = start(&yaml(
+        sim.local_addr(),
+        "{rules: [{name: outage, abort: {status: 503}}]}",
+    ))
+    .await;
+    for _ in 0..3 {
+        let r = get(g.addr, "/echo").await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.header("seawall-fault"), Some("outage"));
+        assert_eq!(r.error(), None, "a fault is not a gateway error");
+        assert!(r.text().contains("fault injected"), "{}", r.text());
+    }
+    assert_eq!(sim.stats().requests, 0, "the upstream saw nothing");
+    assert_eq!(injected(&g, "outage", "abort").await, Some(3.0));
+    assert_eq!(injected(&g, "outage", "delay").await, Some(0.0));
+    let line = log_line(&mut g.log, MS(2000), |v| v["status"] == 503).await;
+    assert_eq!(line.expect("an access log line")["fault"], "outage");
+}
+
+#[tokio::test]
+async fn a_delay_holds_the_request_then_forwards_it_with_the_header() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{rules: [{name: slow, delay: {fixed: 300ms}}]}",
+    ))
+    .await;
+    let started = Instant::now();
+    let r = get(g.addr, "/echo").await;
+    let elapsed = started.elapsed();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("seawall-fault"), Some("slow"));
+    r.echo();
+    assert_between("delayed request", elapsed, MS(290), MS(2000));
+    assert_eq!(sim.stats().requests, 1);
+    assert_eq!(injected(&g, "slow", "delay").await, Some(1.0));
+}
+
+#[tokio::test]
+async fn a_delay_then_abort_waits_then_answers() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{rules: [{name: slow_fail, delay: {uniform: {min: 200ms, max: 250ms}}, abort: {status: 500}}]}",
+    ))
+    .await;
+    let started = Instant::now();
+    let r = get(g.addr, "/echo").await;
+    assert_between("delayed abort", started.elapsed(), MS(190), MS(2000));
+    assert_eq!(r.status, 500);
+    assert_eq!(r.header("seawall-fault"), Some("slow_fail"));
+    assert_eq!(sim.stats().requests, 0);
+    assert_eq!(injected(&g, "slow_fail", "delay").await, Some(1.0));
+    assert_eq!(injected(&g, "slow_fail", "abort").await, Some(1.0));
+}
+
+#[tokio::test]
+async fn first_faults_only_the_first_n_requests() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{rules: [{name: flaky, first: 2, abort: {status: 503}}]}",
+    ))
+    .await;
+    let mut conn = Conn::open(g.addr).await;
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(conn.get("/echo").await.status);
+        }
+        v
+    };
+    assert_eq!(statuses, [503, 503, 200]);
+    let r = conn.get("/echo").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("seawall-fault"),
+        None,
+        "an unfaulted response has no header"
+    );
+    assert_eq!(sim.stats().requests, 2);
+}
+
+#[tokio::test]
+async fn a_seeded_percentage_lands_inside_binomial_bounds() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{seed: 42, rules: [{name: some, percentage: 30, abort: {status: 503}}]}",
+    ))
+    .await;
+    let mut conn = Conn::open(g.addr).await;
+    let mut faulted = 0;
+    for _ in 0..1000 {
+        let r = conn.get("/echo").await;
+        if r.status == 503 {
+            assert_eq!(r.header("seawall-fault"), Some("some"));
+            faulted += 1;
+        } else {
+            assert_eq!(r.status, 200);
+        }
+    }
+    // Mean 300, standard deviation about 14.5: ±60 is over four of them.
+    assert!((240..=360).contains(&faulted), "{faulted} of 1000 faulted");
+    assert_eq!(sim.stats().requests, 1000 - faulted);
+    assert_eq!(injected(&g, "some", "abort").await, Some(faulted as f64));
+}
+
+#[tokio::test]
+async fn rules_match_on_method_path_and_header_and_the_first_selected_applies() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{rules: [
+            {name: posts, match: {methods: [POST], path_prefix: /api}, abort: {status: 502}},
+            {name: drill, match: {headers: {x-drill: \"on\"}}, abort: {status: 504}},
+            {name: never, percentage: 0, abort: {status: 500}}]}",
+    ))
+    .await;
+    let send = |method: Method, path: &'static str, drill: bool| {
+        let addr = g.addr;
+        async move {
+            let mut b = req(method, path);
+            if drill {
+                b = b.header("x-drill", "on");
+            }
+            send(addr, b.body(Full::<Bytes>::default()).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let r = send(Method::POST, "/api/orders", false).await;
+    assert_eq!((r.status, r.header("seawall-fault")), (502, Some("posts")));
+    // Not faulted: these reach the sim (which knows neither path: 404).
+    let r = send(Method::GET, "/api/orders", false).await;
+    assert_eq!((r.status, r.header("seawall-fault")), (404, None));
+    let r = send(Method::POST, "/other", false).await;
+    assert_eq!((r.status, r.header("seawall-fault")), (404, None));
+    let r = send(Method::GET, "/other", true).await;
+    assert_eq!((r.status, r.header("seawall-fault")), (504, Some("drill")));
+    // Both match: the first rule wins.
+    let r = send(Method::POST, "/api/x", true).await;
+    assert_eq!(r.header("seawall-fault"), Some("posts"));
+    assert_eq!(sim.stats().requests, 2);
+}
+
+#[tokio::test]
+async fn a_grpc_request_gets_a_trailers_only_grpc_status() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{rules: [{name: unavailable, abort: {status: 503, grpc_status: 14}}]}",
+    ))
+    .await;
+    let grpc = req(Method::POST, "/pkg.Svc/Call")
+        .header("content-type", "application/grpc")
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let r = send(g.addr, grpc).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("grpc-status"), Some("14"));
+    assert_eq!(r.header("content-type"), Some("application/grpc"));
+    assert_eq!(r.header("seawall-fault"), Some("unavailable"));
+    assert!(r.body.is_empty());
+    // Other requests get the HTTP status.
+    let r = get(g.addr, "/echo").await;
+    assert_eq!((r.status, r.header("grpc-status")), (503, None));
+    assert_eq!(injected(&g, "unavailable", "grpc_abort").await, Some(1.0));
+    assert_eq!(injected(&g, "unavailable", "abort").await, Some(1.0));
+    assert_eq!(sim.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn reset_and_close_end_the_connection_without_a_response() {
+    for (name, action) in [("rst", "reset"), ("fin", "close")] {
+        let sim = sim().await;
+        let g = start(&yaml(
+            sim.local_addr(),
+            &format!("{{rules: [{{name: {name}, abort: {{{action}: true}}}}]}}"),
+        ))
+        .await;
+        let mut s = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+        s.write_all(b"GET /echo HTTP/1.1\r\nhost: test.local\r\n\r\n")
+            .await
+            .unwrap();
+        let (bytes, closed) = read_until_close(&mut s, MS(3000)).await;
+        assert!(closed, "{action}: the connection ends");
+        assert!(
+            bytes.is_empty(),
+            "{action}: no response bytes, got {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert_eq!(sim.stats().requests, 0);
+        assert_eq!(injected(&g, name, action).await, Some(1.0));
+    }
+}
+
+#[tokio::test]
+async fn the_debug_trace_names_the_fault() {
+    // The debug token's variable: cargo sets CARGO_PKG_NAME for every test binary
+    // (see tests/debug.rs).
+    let token = std::env::var("CARGO_PKG_NAME").unwrap();
+    let sim = sim().await;
+    let yaml = config_with(
+        "debug:\n  token_env: CARGO_PKG_NAME\n",
+        &[],
+        &[route(
+            "faulty",
+            "*",
+            "/",
+            "sim",
+            "5s",
+            "debug, {fault: {rules: [
+                {name: gone, match: {path_prefix: /gone}, abort: {status: 410}},
+                {name: late, delay: {fixed: 20ms}}]}}",
+        )],
+        &[upstream("sim", &[sim.local_addr()], "", "")],
+    );
+    let g = start(&yaml).await;
+    for (path, decision, status) in [
+        ("/gone", "aborted;fault=gone", 410),
+        ("/echo", "delayed;fault=late", 200),
+    ] {
+        let r = send(
+            g.addr,
+            req(Method::GET, path)
+                .header("seawall-debug", &token)
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, status);
+        let trace = r.header("seawall-debug-trace").unwrap_or_default();
+        assert!(
+            trace.contains("fault;dur=") && trace.contains(decision),
+            "{path}: {trace}"
+        );
+    }
+}
