@@ -50,6 +50,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Drive a chaos API (`seawall chaos` or Toxiproxy): list, inspect, create, toggle and
+    /// delete proxies; add, update and remove toxics.
+    Chaos {
+        #[command(flatten)]
+        client: crate::chaos_client::ClientArgs,
+        #[command(subcommand)]
+        verb: crate::chaos_client::Verb,
+    },
     /// Run the controllable upstream (delays, status codes, slow bodies, hangs, resets).
     Sim {
         /// Address to listen on.

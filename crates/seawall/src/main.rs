@@ -7,6 +7,7 @@
 //! - 2: command-line usage error;
 //! - 3: the config is invalid.
 
+mod chaos_client;
 mod cli;
 mod run;
 
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => run::run(args, cli.log_format),
         Command::Sim { listen } => run::sim(listen, cli.log_format),
+        Command::Chaos { client, verb } => chaos_client::run(&client, verb),
     }
 }
 
