@@ -61,6 +61,9 @@ pub struct Shared {
     /// Resolves every `host:port` endpoint when set (tests); otherwise each upstream uses
     /// the resolver its `dns.resolver` names.
     pub resolver: Option<Arc<dyn Resolve>>,
+    /// Upstream-side and runtime fault rules (outside the config snapshot, so the admin
+    /// API can change them without a reload).
+    pub faults: Arc<crate::faults::FaultRegistry>,
 }
 
 impl Shared {
@@ -372,7 +375,9 @@ impl Runtime {
         for u in &config.upstreams {
             let before = previous.and_then(|p| p.upstreams.get(&u.name));
             let reused = before
-                .filter(|old| old.config == *u && !old.tls_files_changed())
+                // Faults live in the registry: changing them keeps the pool and policy state.
+                .filter(|old| old.config.without_faults() == u.without_faults())
+                .filter(|old| !old.tls_files_changed())
                 .cloned();
             let upstream = match reused {
                 Some(old) => old,
@@ -445,7 +450,7 @@ fn build_listener(
             .get(&r.upstream)
             .cloned()
             .ok_or_else(|| format!("route `{name}`: unknown upstream `{}`", r.upstream))?;
-        let mut chain = build_chain(&r.middleware, &name, &shared.rate_limiters)
+        let mut chain = build_chain(&r.middleware, &name, &shared.rate_limiters, &shared.metrics)
             .map_err(|e| format!("route `{name}`: {e}"))?;
         let extra: Vec<Box<dyn Layer>> = shared
             .extra_layers

@@ -40,7 +40,12 @@ async fn injected(g: &TestGateway, fault: &str, action: &str) -> Option<f64> {
     metric(
         &text,
         "seawall_faults_injected_total",
-        &[("route", "faulty"), ("fault", fault), ("action", action)],
+        &[
+            ("scope", "route"),
+            ("target", "faulty"),
+            ("fault", fault),
+            ("action", action),
+        ],
     )
 }
 

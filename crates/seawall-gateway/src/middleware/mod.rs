@@ -13,11 +13,12 @@ use seawall_config::MiddlewareConfig;
 use crate::chain::{Chain, Layer};
 
 /// Builds route `route`'s chain, in config order (outermost first). `limiters` keeps
-/// rate-limit state across reloads.
+/// rate-limit state across reloads; `metrics` holds the fault layers' counters.
 pub fn build_chain(
     configs: &[MiddlewareConfig],
     route: &str,
     limiters: &rate_limit::LimiterRegistry,
+    metrics: &crate::metrics::Metrics,
 ) -> Result<Chain, String> {
     let layers = configs
         .iter()
@@ -30,7 +31,7 @@ pub fn build_chain(
                 MiddlewareConfig::RateLimit(r) => {
                     Box::new(rate_limit::RateLimit::try_new(r, route, limiters)?)
                 }
-                MiddlewareConfig::Fault(f) => Box::new(fault::Fault::try_new(f)?),
+                MiddlewareConfig::Fault(f) => Box::new(fault::Fault::try_new(f, route, metrics)?),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,0 +1,128 @@
+//! Upstream-side faults: injected inside a try, in place of (or before) the exchange with
+//! the endpoint the balancer picked. Everything above — the breaker, the retry loop,
+//! hedging, the balancer's RTT and outlier detection, the fallback and stale cache — sees
+//! the outcome exactly as it would see a failing upstream, because the outcome is the very
+//! same: the [`ErrorKind`] the real failure is classified as, or a response head with the
+//! upstream's status.
+//!
+//! | rule | the try sees |
+//! |---|---|
+//! | `delay` | the wait, before the response head: `timeouts.response_header` fires when it is shorter, and the per-try timeout, the deadline and a hedge's delay fire as for a slow upstream (the wait is dropped with the try); then the real exchange, or the abort |
+//! | `abort.status` / `grpc_status` | a response from "the upstream" with that status (a `text/plain` body, or a trailers-only gRPC answer) |
+//! | `abort.connect_error` | `connect_error`, the request unsent (as a refused connection leaves it, so it may be retried whatever its method) |
+//! | `abort.upstream_reset` | `upstream_reset`, after the request was "sent" |
+//! | `abort.blackhole` | no answer: the try waits for `timeouts.response_header`, the per-try timeout or the deadline |
+//!
+//! Health probes do not go through tries and are not faulted; neither are WebSocket
+//! upgrades.
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use seawall_core::{Body, ErrorKind, GatewayError};
+use tokio::time::Instant;
+
+use super::{
+    FAULT_HEADER,
+    client::aborted,
+    rule::{Abort, Action, Slot},
+};
+use crate::{body::Outgoing, context::RequestContext, error_response::is_grpc, runtime::Upstream};
+
+/// One try's exchange with endpoint `index`: the real `attempt`, unless an upstream-side
+/// rule selects the request. Costs one atomic load when the gateway has no such rule.
+pub async fn attempt(
+    upstream: &Upstream,
+    index: usize,
+    req: Request<Body>,
+    cx: &mut RequestContext,
+    unsent: &mut Option<Request<Body>>,
+) -> Result<Response<Outgoing>, GatewayError> {
+    let faults = &cx.route.shared.faults;
+    match faults.select_upstream(&upstream.name, &req, index) {
+        None => crate::attempt::attempt(upstream, index, req, cx, unsent).await,
+        // Boxed: rare, and its state would widen every try's future.
+        Some(slot) => Box::pin(faulted(slot, upstream, index, req, cx, unsent)).await,
+    }
+}
+
+async fn faulted(
+    slot: Slot,
+    upstream: &Upstream,
+    index: usize,
+    req: Request<Body>,
+    cx: &mut RequestContext,
+    unsent: &mut Option<Request<Body>>,
+) -> Result<Response<Outgoing>, GatewayError> {
+    let rule = slot.rule().clone();
+    cx.fault = Some(rule.header.clone());
+    let blackhole = matches!(rule.abort, Some(Abort::Blackhole));
+    let connect = matches!(rule.abort, Some(Abort::ConnectError));
+    let wait = match rule.delay {
+        Some(d) => {
+            rule.count(Action::Delay);
+            rule.draw_delay(d)
+        }
+        None => Duration::ZERO,
+    };
+    // The response-head timer runs as `attempt` runs it: only when it would fire before the
+    // try's deadline (otherwise the deadline is what fires, above this function). A refused
+    // connection sends no request, so no head is awaited.
+    let head_timeout = upstream
+        .response_header_timeout
+        .filter(|rh| !connect && Instant::now() + *rh < cx.deadline);
+    let detail = |what: &str| {
+        format!(
+            "fault `{}` on upstream `{}`: {what}",
+            rule.name, upstream.name
+        )
+    };
+    let decision = if blackhole { "blackhole" } else { "injected" };
+    cx.trace_policy("upstream_fault", decision, || {
+        format!("fault={};endpoint={index}", rule.name)
+    });
+    let waits_past_head = blackhole || head_timeout.is_some_and(|rh| wait > rh);
+    if blackhole {
+        rule.count(Action::Blackhole);
+    }
+    match head_timeout {
+        Some(rh) if waits_past_head => {
+            tokio::time::sleep(rh).await;
+            return Err(GatewayError::new(
+                ErrorKind::ResponseHeaderTimeout,
+                detail(&format!("no response head within {rh:?} (injected)")),
+            ));
+        }
+        // A black hole without a head timer: only the try's deadline ends the wait.
+        None if blackhole => std::future::pending::<()>().await,
+        _ => tokio::time::sleep(wait).await,
+    }
+    let Some(abort) = rule.abort else {
+        drop(slot);
+        return crate::attempt::attempt(upstream, index, req, cx, unsent).await;
+    };
+    match abort {
+        Abort::Answer { .. } => {
+            let (mut resp, action) = aborted(&rule, &abort, is_grpc(req.headers()));
+            rule.count(action);
+            resp.headers_mut()
+                .insert(FAULT_HEADER.clone(), rule.header.clone());
+            Ok(resp.map(|body| Outgoing::Local { body }))
+        }
+        Abort::ConnectError => {
+            rule.count(Action::ConnectError);
+            *unsent = Some(req);
+            Err(GatewayError::new(
+                ErrorKind::ConnectError,
+                detail("connection refused (injected)"),
+            ))
+        }
+        Abort::UpstreamReset | Abort::Reset | Abort::Close | Abort::Blackhole => {
+            rule.count(Action::UpstreamReset);
+            Err(GatewayError::new(
+                ErrorKind::UpstreamReset,
+                detail("connection reset (injected)"),
+            ))
+        }
+    }
+}
