@@ -351,6 +351,8 @@ pub struct ListenerRuntime {
     /// TLS termination, when the listener has `tls`. Read by the acceptor per connection,
     /// so a reload that rebuilds it (a renewed certificate) applies to new connections.
     pub tls: Option<Arc<crate::tls::ListenerTls>>,
+    /// The rules of the routes' `fault` layers, with their route's name (for `GET /faults`).
+    pub layer_faults: Vec<(String, Arc<crate::faults::rule::Rule>)>,
 }
 
 /// Everything built from one config.
@@ -444,14 +446,22 @@ fn build_listener(
 ) -> Result<ListenerRuntime, String> {
     let mut entries = Vec::with_capacity(l.routes.len());
     let mut any_access_log = false;
+    let mut layer_faults = Vec::new();
     for (i, r) in l.routes.iter().enumerate() {
         let name = r.name.clone().unwrap_or_else(|| format!("{}/{i}", l.name));
         let upstream = upstreams
             .get(&r.upstream)
             .cloned()
             .ok_or_else(|| format!("route `{name}`: unknown upstream `{}`", r.upstream))?;
-        let mut chain = build_chain(&r.middleware, &name, &shared.rate_limiters, &shared.metrics)
-            .map_err(|e| format!("route `{name}`: {e}"))?;
+        let mut rules = Vec::new();
+        let mut chain = build_chain(
+            &r.middleware,
+            &name,
+            &shared.rate_limiters,
+            &shared.metrics,
+            &mut rules,
+        )
+        .map_err(|e| format!("route `{name}`: {e}"))?;
         let extra: Vec<Box<dyn Layer>> = shared
             .extra_layers
             .iter()
@@ -461,6 +471,7 @@ fn build_listener(
         if !extra.is_empty() {
             chain = chain.with_layers(extra);
         }
+        layer_faults.extend(rules.into_iter().map(|rule| (name.clone(), rule)));
         any_access_log |= r.middleware.contains(&MiddlewareConfig::AccessLog);
         let retry = r
             .retry
@@ -525,5 +536,6 @@ fn build_listener(
         settings: ListenerSettings::from(l),
         router: Router::new(entries),
         unmatched,
+        layer_faults,
     })
 }

@@ -59,6 +59,13 @@ impl Fault {
     }
 }
 
+impl Fault {
+    /// The layer's rules, in order.
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        &self.rules
+    }
+}
+
 impl Layer for Fault {
     fn name(&self) -> &'static str {
         "fault"
