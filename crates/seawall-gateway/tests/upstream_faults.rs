@@ -3,7 +3,8 @@
 //! 503 "from the upstream" opens the breaker (`/breakers`, metrics); `first: 2` on a route
 //! with 3 attempts answers 200 on the third try; a rule on one endpoint gets it ejected
 //! (`/upstreams`); an injected reset is answered from the stale cache; a delay longer than
-//! `response_header` trips that timeout; a black hole waits for the deadline; a refused
+//! `response_header` trips that timeout, and one on a single endpoint makes hedging answer
+//! from the other; a black hole waits for the deadline; a refused
 //! connection is `connect_error`; a seeded percentage of tries lands inside binomial
 //! bounds. The upstream never sees a faulted try.
 
@@ -315,4 +316,29 @@ async fn a_seeded_percentage_of_tries_lands_inside_binomial_bounds() {
     assert!((240..=360).contains(&faulted), "{faulted} of 1000 faulted");
     assert_eq!(sim.stats().requests, 1000 - faulted);
     assert_eq!(injected(&g, "some", "abort").await, faulted as f64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_on_one_endpoint_makes_hedging_answer_from_the_other() {
+    let (slow, fast) = (sim().await, sim().await);
+    let g = start(&yaml(
+        &[slow.local_addr(), fast.local_addr()],
+        &format!(
+            "faults: [{{name: lag, endpoint: \"{}\", delay: {{fixed: 2s}}}}]",
+            slow.local_addr()
+        ),
+        "hedge: {delay: 100ms}",
+        "5s",
+    ))
+    .await;
+    // Round robin: the first request's first copy goes to the delayed endpoint.
+    let started = Instant::now();
+    let r = get(g.addr, "/echo").await;
+    assert_between("hedged", started.elapsed(), MS(90), MS(1500));
+    assert_eq!(r.status, 200);
+    assert_eq!(fast.stats().requests, 1, "the hedge answered");
+    assert_eq!(slow.stats().requests, 0, "the delayed copy was dropped");
+    let m = metrics_text(g.admin).await;
+    let won = [("route", "r"), ("outcome", "won")];
+    assert_eq!(metric(&m, "seawall_hedges_total", &won), Some(1.0));
 }

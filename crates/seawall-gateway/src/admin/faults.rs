@@ -55,7 +55,10 @@ pub(super) async fn list(State(s): State<Arc<AdminState>>, headers: HeaderMap) -
     for e in &table.runtime {
         faults.push(entry_view(e, "runtime", now));
     }
-    Json(json!({ "faults": faults })).into_response()
+    // A rule's header match may hold a credential, like any config value.
+    let mut view = json!({ "faults": faults });
+    seawall_config::redact::json(&mut view);
+    Json(view).into_response()
 }
 
 fn rule_view(rule: &Rule) -> Value {
