@@ -67,6 +67,15 @@ impl Place {
         }
     }
 
+    /// True when a rule here can inject `action` (an [`ACTIONS`] entry).
+    pub fn injects(&self, action: &str) -> bool {
+        let only_elsewhere: &[&str] = match self {
+            Place::Route(_) => &["connect_error", "upstream_reset", "blackhole"],
+            Place::Upstream(_) => &["reset", "close", "throttle"],
+        };
+        !only_elsewhere.contains(&action)
+    }
+
     /// The route's or upstream's name.
     pub fn target(&self) -> &str {
         match self {
@@ -202,7 +211,12 @@ impl Rule {
             None => fastrand::Rng::new(),
         };
         let family = &metrics.faults_injected;
+        // Only the actions this place can inject get a series; the others count into a
+        // detached counter nobody reads (validation keeps them from happening).
         let counters = ACTIONS.map(|a| {
+            if !place.injects(a) {
+                return Counter::default();
+            }
             family.get_or_create_owned(&FaultLabels {
                 scope: place.scope().to_owned(),
                 target: place.target().to_owned(),

@@ -23,7 +23,6 @@ use seawall_core::{Body, ErrorKind, GatewayError};
 use tokio::time::Instant;
 
 use super::{
-    FAULT_HEADER,
     client::aborted,
     rule::{Abort, Action, Slot},
 };
@@ -103,10 +102,9 @@ async fn faulted(
     };
     match abort {
         Abort::Answer { .. } => {
-            let (mut resp, action) = aborted(&rule, &abort, is_grpc(req.headers()));
+            // Marked `seawall-fault` like a client-facing abort.
+            let (resp, action) = aborted(&rule, &abort, is_grpc(req.headers()));
             rule.count(action);
-            resp.headers_mut()
-                .insert(FAULT_HEADER.clone(), rule.header.clone());
             Ok(resp.map(|body| Outgoing::Local { body }))
         }
         Abort::ConnectError => {
