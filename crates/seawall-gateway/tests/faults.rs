@@ -422,3 +422,24 @@ async fn a_rule_acts_only_inside_its_time_window() {
     tokio::time::sleep(MS(1000).saturating_sub(started.elapsed())).await;
     assert_eq!(get(g.addr, "/echo").await.status, 200, "after `for`");
 }
+
+#[tokio::test]
+async fn requests_without_fault_headers_do_not_spend_a_header_only_rules_first() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{allow_header_faults: true, rules: [{name: once, first: 1}]}",
+    ))
+    .await;
+    let mut conn = Conn::open(g.addr).await;
+    for _ in 0..3 {
+        assert_eq!(conn.get("/echo").await.status, 200);
+    }
+    let asked = || drill("/echo", &[("seawall-fault-abort", "502")]);
+    assert_eq!(conn.send(asked()).await.unwrap().status, 502);
+    assert_eq!(
+        conn.send(asked()).await.unwrap().status,
+        200,
+        "first: 1 spent"
+    );
+}

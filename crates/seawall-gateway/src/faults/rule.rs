@@ -160,23 +160,6 @@ impl Rule {
     ) -> Result<Self, String> {
         let err = |what: &str| format!("fault `{}`: {what}", r.name);
         let header = HeaderValue::try_from(r.name.as_str()).map_err(|_| err("invalid name"))?;
-        let methods = r
-            .matches
-            .methods
-            .iter()
-            .map(|m| Method::from_bytes(m.as_bytes()).map_err(|_| err("invalid method")))
-            .collect::<Result<_, _>>()?;
-        let headers = r
-            .matches
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                Ok((
-                    HeaderName::try_from(n.as_str()).map_err(|_| err("invalid header name"))?,
-                    HeaderValue::try_from(v.as_str()).map_err(|_| err("invalid header value"))?,
-                ))
-            })
-            .collect::<Result<_, String>>()?;
         let delay = r
             .delay
             .as_ref()
@@ -198,40 +181,15 @@ impl Rule {
             })
             .transpose()?;
         let loaded = Instant::now();
-        let after = r.after.map_or(Duration::ZERO, |d| d.get());
-        let starts = (!after.is_zero()).then(|| loaded + after);
-        let window_end = r.active_for.map(|f| loaded + after + f.get());
-        let expires = ttl.map(|t| loaded + t);
-        let stops = match (window_end, expires) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let (starts, stops) = window(r, loaded, ttl);
         let rng = match r.seed.or(seed) {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
-        let family = &metrics.faults_injected;
-        // Only the actions this place can inject get a series; the others count into a
-        // detached counter nobody reads (validation keeps them from happening).
-        let counters = ACTIONS.map(|a| {
-            if !place.injects(a) {
-                return Counter::default();
-            }
-            family.get_or_create_owned(&FaultLabels {
-                scope: place.scope().to_owned(),
-                target: place.target().to_owned(),
-                fault: r.name.clone(),
-                action: a.to_owned(),
-            })
-        });
         Ok(Self {
             name: r.name.clone(),
             header,
-            matches: Match {
-                methods,
-                path_prefix: r.matches.path_prefix.clone(),
-                headers,
-            },
+            matches: Match::build(r).map_err(err)?,
             percentage: r.percentage,
             delay,
             abort,
@@ -246,8 +204,14 @@ impl Rule {
             taken: AtomicU64::new(0),
             injected: AtomicU64::new(0),
             active: AtomicU32::new(0),
-            counters,
+            counters: counters(&r.name, place, metrics),
         })
+    }
+
+    /// True when the rule does something by itself (a rule without, allowed where header
+    /// faults are, acts only on what a request's headers ask for).
+    pub fn has_action(&self) -> bool {
+        self.delay.is_some() || self.abort.is_some() || self.throttle.is_some()
     }
 
     /// Selects `req` (sent to `endpoint`, upstream-side) for this rule: in its window,
@@ -369,6 +333,31 @@ pub fn select_first<B>(
 }
 
 impl Match {
+    fn build(r: &FaultRule) -> Result<Self, &'static str> {
+        let methods = r
+            .matches
+            .methods
+            .iter()
+            .map(|m| Method::from_bytes(m.as_bytes()).map_err(|_| "invalid method"))
+            .collect::<Result<_, _>>()?;
+        let headers = r
+            .matches
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                Ok((
+                    HeaderName::try_from(n.as_str()).map_err(|_| "invalid header name")?,
+                    HeaderValue::try_from(v.as_str()).map_err(|_| "invalid header value")?,
+                ))
+            })
+            .collect::<Result<_, &'static str>>()?;
+        Ok(Self {
+            methods,
+            path_prefix: r.matches.path_prefix.clone(),
+            headers,
+        })
+    }
+
     fn matches<B>(&self, req: &Request<B>) -> bool {
         (self.methods.is_empty() || self.methods.contains(req.method()))
             && self
@@ -384,6 +373,40 @@ impl Match {
 
 fn headers_have(headers: &HeaderMap, name: &HeaderName, value: &HeaderValue) -> bool {
     headers.get_all(name).iter().any(|v| v == value)
+}
+
+/// When a rule loaded at `loaded` starts acting (`after`) and stops (`for`, or its `ttl`,
+/// whichever ends first); `None` for no bound.
+fn window(
+    r: &FaultRule,
+    loaded: Instant,
+    ttl: Option<Duration>,
+) -> (Option<Instant>, Option<Instant>) {
+    let after = r.after.map_or(Duration::ZERO, |d| d.get());
+    let starts = (!after.is_zero()).then(|| loaded + after);
+    let window_end = r.active_for.map(|f| loaded + after + f.get());
+    let stops = match (window_end, ttl.map(|t| loaded + t)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    (starts, stops)
+}
+
+/// The rule's counter per action. Only the actions `place` can inject get a series; the
+/// others count into a detached counter nobody reads (validation keeps them from
+/// happening), so the exposition lists no action that cannot occur there.
+fn counters(name: &str, place: &Place, metrics: &Metrics) -> [Counter; 9] {
+    ACTIONS.map(|a| {
+        if !place.injects(a) {
+            return Counter::default();
+        }
+        metrics.faults_injected.get_or_create_owned(&FaultLabels {
+            scope: place.scope().to_owned(),
+            target: place.target().to_owned(),
+            fault: name.to_owned(),
+            action: a.to_owned(),
+        })
+    })
 }
 
 /// One draw of a standard normal variable (Box–Muller; one of the pair is dropped, which

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::{
     client::aborted,
-    rule::{Abort, Action, Slot},
+    rule::{Abort, Action, Rule, Slot},
 };
 use crate::{body::Outgoing, context::RequestContext, error_response::is_grpc, runtime::Upstream};
 
@@ -55,47 +55,27 @@ async fn faulted(
 ) -> Result<Response<Outgoing>, GatewayError> {
     let rule = slot.rule().clone();
     cx.fault = Some(rule.header.clone());
-    let blackhole = matches!(rule.abort, Some(Abort::Blackhole));
-    let connect = matches!(rule.abort, Some(Abort::ConnectError));
-    let wait = match rule.delay {
-        Some(d) => {
-            rule.count(Action::Delay);
-            rule.draw_delay(d)
-        }
-        None => Duration::ZERO,
+    let decision = match rule.abort {
+        Some(Abort::Blackhole) => "blackhole",
+        _ => "injected",
     };
-    // The response-head timer runs as `attempt` runs it: only when it would fire before the
-    // try's deadline (otherwise the deadline is what fires, above this function). A refused
-    // connection sends no request, so no head is awaited.
-    let head_timeout = upstream
-        .response_header_timeout
-        .filter(|rh| !connect && Instant::now() + *rh < cx.deadline);
+    cx.trace_policy("upstream_fault", decision, || {
+        format!("fault={};endpoint={index}", rule.name)
+    });
     let detail = |what: &str| {
         format!(
             "fault `{}` on upstream `{}`: {what}",
             rule.name, upstream.name
         )
     };
-    let decision = if blackhole { "blackhole" } else { "injected" };
-    cx.trace_policy("upstream_fault", decision, || {
-        format!("fault={};endpoint={index}", rule.name)
-    });
-    let waits_past_head = blackhole || head_timeout.is_some_and(|rh| wait > rh);
-    if blackhole {
-        rule.count(Action::Blackhole);
-    }
-    match head_timeout {
-        Some(rh) if waits_past_head => {
-            tokio::time::sleep(rh).await;
-            return Err(GatewayError::new(
+    wait_before_head(&rule, upstream, cx.deadline)
+        .await
+        .map_err(|rh| {
+            GatewayError::new(
                 ErrorKind::ResponseHeaderTimeout,
                 detail(&format!("no response head within {rh:?} (injected)")),
-            ));
-        }
-        // A black hole without a head timer: only the try's deadline ends the wait.
-        None if blackhole => std::future::pending::<()>().await,
-        _ => tokio::time::sleep(wait).await,
-    }
+            )
+        })?;
     let Some(abort) = rule.abort else {
         drop(slot);
         return crate::attempt::attempt(upstream, index, req, cx, unsent).await;
@@ -121,6 +101,45 @@ async fn faulted(
                 ErrorKind::UpstreamReset,
                 detail("connection reset (injected)"),
             ))
+        }
+    }
+}
+
+/// The rule's wait before the response head: its delay, or forever for a black hole. The
+/// response-head timer runs as `attempt` runs it, only when it would fire before the try's
+/// `deadline` (otherwise the deadline fires, above this function, and drops the wait); it
+/// ends a longer wait with `Err(timeout)`. A refused connection sends no request, so no
+/// head is awaited.
+async fn wait_before_head(
+    rule: &Rule,
+    upstream: &Upstream,
+    deadline: Instant,
+) -> Result<(), Duration> {
+    let blackhole = matches!(rule.abort, Some(Abort::Blackhole));
+    let connect = matches!(rule.abort, Some(Abort::ConnectError));
+    let wait = match rule.delay {
+        Some(d) => {
+            rule.count(Action::Delay);
+            rule.draw_delay(d)
+        }
+        None => Duration::ZERO,
+    };
+    if blackhole {
+        rule.count(Action::Blackhole);
+    }
+    let head_timeout = upstream
+        .response_header_timeout
+        .filter(|rh| !connect && Instant::now() + *rh < deadline);
+    match head_timeout {
+        Some(rh) if blackhole || wait > rh => {
+            tokio::time::sleep(rh).await;
+            Err(rh)
+        }
+        // Only the try's deadline ends this wait.
+        None if blackhole => std::future::pending().await,
+        _ => {
+            tokio::time::sleep(wait).await;
+            Ok(())
         }
     }
 }

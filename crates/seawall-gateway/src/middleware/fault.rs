@@ -24,7 +24,7 @@ use crate::{
     context::RequestContext,
     faults::{
         client,
-        rule::{Place, Rule, select_first},
+        rule::{Place, Rule},
     },
     metrics::Metrics,
 };
@@ -73,19 +73,16 @@ impl Layer for Fault {
 
     fn on_request<'a>(&'a self, req: Request<Body>, cx: &'a mut RequestContext) -> Step<'a> {
         let asked = cx.header_fault.filter(|_| self.allow_header_faults);
-        let Some(slot) = select_first(&self.rules, &req, None) else {
-            return Step::Done(Flow::Forward(req));
-        };
-        // A rule with no action of its own (allowed with header faults) acts only on what
-        // the headers ask for.
-        let rule = slot.rule();
-        if asked.is_none()
-            && rule.delay.is_none()
-            && rule.abort.is_none()
-            && rule.throttle.is_none()
-        {
-            return Step::Done(Flow::Forward(req));
+        // A rule with no action of its own (allowed with header faults) is only tried for
+        // a request whose headers ask for something: others must not spend its `first`.
+        let slot = self
+            .rules
+            .iter()
+            .filter(|r| asked.is_some() || r.has_action())
+            .find_map(|r| r.select(&req, None));
+        match slot {
+            None => Step::Done(Flow::Forward(req)),
+            Some(slot) => client::apply(slot, req, cx, asked),
         }
-        client::apply(slot, req, cx, asked)
     }
 }
