@@ -412,14 +412,16 @@ async fn a_rule_acts_only_inside_its_time_window() {
     let sim = sim().await;
     let g = start(&yaml(
         sim.local_addr(),
-        "{rules: [{name: later, after: 400ms, for: 400ms, abort: {status: 503}}]}",
+        "{rules: [{name: later, after: 1s, for: 1s, abort: {status: 503}}]}",
     ))
     .await;
+    // The window counts from when the config was loaded, a little before `started`:
+    // each check sits well inside its phase.
     let started = Instant::now();
     assert_eq!(get(g.addr, "/echo").await.status, 200, "before `after`");
-    tokio::time::sleep(MS(500).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(MS(1400).saturating_sub(started.elapsed())).await;
     assert_eq!(get(g.addr, "/echo").await.status, 503, "inside the window");
-    tokio::time::sleep(MS(1000).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(MS(2500).saturating_sub(started.elapsed())).await;
     assert_eq!(get(g.addr, "/echo").await.status, 200, "after `for`");
 }
 

@@ -119,6 +119,9 @@ async fn first_two_on_a_route_with_three_attempts_answers_200_on_the_third_try()
         "only the third try reached the upstream"
     );
     assert_eq!(injected(&g, "flaky", "abort").await, 2.0);
+    let m = metrics_text(g.admin).await;
+    let attempted = [("route", "r"), ("outcome", "attempted")];
+    assert_eq!(metric(&m, "seawall_retries_total", &attempted), Some(2.0));
     let line = log_line(&mut g.log, MS(2000), |v| v["status"] == 200).await;
     let line = line.expect("an access log line");
     assert_eq!(line["fault"], "flaky", "{line}");
@@ -161,6 +164,12 @@ async fn a_fault_on_one_endpoint_gets_it_ejected_by_outlier_detection() {
     let endpoints = &v["upstreams"][0]["endpoints"];
     assert_eq!(endpoints[0]["state"], "ejected", "{v}");
     assert_eq!(endpoints[1]["state"], "active", "{v}");
+    let m = metrics_text(g.admin).await;
+    assert_eq!(
+        metric(&m, "seawall_endpoints_ejected", &[("upstream", "up")]),
+        Some(1.0)
+    );
+    assert_eq!(injected(&g, "sick", "abort").await, 3.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
