@@ -6,7 +6,7 @@
 //! `response_header` trips that timeout, and one on a single endpoint makes hedging answer
 //! from the other; a black hole waits for the deadline; a refused
 //! connection is `connect_error`; a seeded percentage of tries lands inside binomial
-//! bounds. The upstream never sees a faulted try.
+//! bounds; the debug trace names the rule. The upstream never sees a faulted try.
 
 mod support;
 
@@ -350,4 +350,32 @@ async fn a_delay_on_one_endpoint_makes_hedging_answer_from_the_other() {
     let m = metrics_text(g.admin).await;
     let won = [("route", "r"), ("outcome", "won")];
     assert_eq!(metric(&m, "seawall_hedges_total", &won), Some(1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debug_trace_names_the_upstream_fault() {
+    // The debug token's variable: cargo sets CARGO_PKG_NAME for every test binary.
+    let token = std::env::var("CARGO_PKG_NAME").unwrap();
+    let sim = sim().await;
+    let text = config_with(
+        "debug: {token_env: CARGO_PKG_NAME}",
+        &[],
+        &[route("r", "*", "/", "up", "5s", "debug")],
+        &[format!(
+            "{{name: up, endpoints: [\"{}\"], faults: [{{name: down, abort: {{status: 503}}}}]}}",
+            sim.local_addr()
+        )],
+    );
+    let g = start(&text).await;
+    let probe = req(http::Method::GET, "/")
+        .header("seawall-debug", &token)
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let r = send(g.addr, probe).await.unwrap();
+    assert_eq!(r.status, 503);
+    let trace = r.header("seawall-debug-trace").unwrap_or_default();
+    assert!(
+        trace.contains("upstream_fault") && trace.contains("fault=down;endpoint=0"),
+        "{trace}"
+    );
 }
