@@ -1,8 +1,12 @@
 //! Fault rules: what the `fault` middleware injects (a delay, an abort, or both), on which
 //! requests, how often and how many times. See `docs/faults.md`.
 //!
-//! [`FaultRule`] is self-contained (name, match, selection, action) so that upstream-side
-//! faults and faults set at runtime through the admin API can use the same type.
+//! [`FaultRule`] is self-contained (name, match, selection, action) so that the three places
+//! that hold rules share it: a route's `fault` layer (client-facing), an upstream's
+//! `faults` (injected inside a try, seen by the upstream policies as the upstream failing)
+//! and the admin API's runtime faults ([`RuntimeFault`]). Which keys a rule may use depends
+//! on the place: `validate` checks that (`endpoint`, `connect_error`, `upstream_reset` and
+//! `blackhole` only upstream-side; `throttle`, `reset` and `close` only client-facing).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +25,11 @@ pub struct FaultConfig {
     pub seed: Option<u64>,
     /// The rules, tried in order; the first that matches and is selected applies.
     pub rules: Vec<FaultRule>,
+    /// Let requests ask for a fault with `seawall-fault-delay` / `seawall-fault-abort`
+    /// headers; such a request still needs a matching, selected rule (its `percentage`,
+    /// `first` and `max_active` cap the header faults). The headers are never forwarded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_header_faults: bool,
 }
 
 /// One fault rule.
@@ -48,6 +57,94 @@ pub struct FaultRule {
     /// At most this many requests inside the fault at once; beyond it, requests pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_active: Option<u32>,
+    /// Seed of this rule's own random draws (`percentage`, delays); in a `fault` layer it
+    /// defaults to one derived from the layer's `seed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The rule starts acting this long after it was loaded (config load or reload, or
+    /// the admin `PUT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<HumanDuration>,
+    /// The rule acts for this long (from `after`, else from when it was loaded), then
+    /// stops.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub active_for: Option<HumanDuration>,
+    /// Upstream-side only: fault just this endpoint (as written in the upstream's
+    /// `endpoints`); every endpoint when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Client-facing only: pace the response body to this rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleConfig>,
+}
+
+/// Body pacing of a client-facing fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// The response body is sent at most this fast.
+    pub bytes_per_second: u64,
+}
+
+/// A rule set at runtime through the admin API (`PUT /faults/{name}`): where it applies,
+/// how long it lives, and the rule itself. Not a config file section: the admin API
+/// reads the JSON body into it with [`RuntimeFault::from_json`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuntimeFault {
+    /// The route whose requests it faults (client-facing), …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// … or the upstream whose tries it faults (upstream-side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// Removed by itself this long after it was put.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<HumanDuration>,
+    /// The rule (its `name` is the one in the path).
+    #[serde(flatten)]
+    pub rule: FaultRule,
+}
+
+impl RuntimeFault {
+    /// Reads a `PUT /faults/{name}` body: an object with the rule's keys plus `route` or
+    /// `upstream` and an optional `ttl`; `name` is taken from the path (a different one
+    /// in the body is an error). Errors name the key.
+    pub fn from_json(name: &str, body: &[u8]) -> Result<Self, String> {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+        let Some(object) = value.as_object_mut() else {
+            return Err(
+                "body must be a JSON object: a fault rule plus `route` or `upstream`".into(),
+            );
+        };
+        let take = |o: &mut serde_json::Map<String, serde_json::Value>, key: &str| {
+            o.remove(key)
+                .map(|v| serde_json::from_value::<String>(v).map_err(|e| format!("{key}: {e}")))
+                .transpose()
+        };
+        let route = take(object, "route")?;
+        let upstream = take(object, "upstream")?;
+        let ttl = object
+            .remove("ttl")
+            .map(|v| serde_json::from_value::<HumanDuration>(v).map_err(|e| format!("ttl: {e}")))
+            .transpose()?;
+        match object.get("name").and_then(|n| n.as_str()) {
+            Some(n) if n != name => {
+                return Err(format!(
+                    "name: `{n}` differs from the name in the path, `{name}`"
+                ));
+            }
+            _ => {}
+        }
+        object.insert("name".into(), serde_json::Value::String(name.to_owned()));
+        let rule = serde_json::from_value::<FaultRule>(value).map_err(|e| e.to_string())?;
+        Ok(Self {
+            route,
+            upstream,
+            ttl,
+            rule,
+        })
+    }
 }
 
 fn default_percentage() -> f64 {
@@ -69,7 +166,8 @@ pub struct FaultMatch {
     pub headers: BTreeMap<String, String>,
 }
 
-/// How long a fault waits: give exactly one of `fixed` or `uniform`.
+/// How long a fault waits: give exactly one of `fixed`, `uniform`, `normal` or
+/// `lognormal`. Drawn delays are clamped to 0 and [`MAX_FAULT_DELAY`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DelayConfig {
@@ -79,6 +177,27 @@ pub struct DelayConfig {
     /// Drawn uniformly between `min` and `max`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uniform: Option<UniformDelay>,
+    /// Drawn from a normal distribution (negative draws become 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal: Option<SpreadDelay>,
+    /// Drawn from a log-normal distribution with this mean and standard deviation (of the
+    /// delay itself, not of its logarithm): a long right tail, like real latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lognormal: Option<SpreadDelay>,
+}
+
+/// The longest delay a drawn distribution may give: a long tail must not hold a request
+/// for hours.
+pub const MAX_FAULT_DELAY: HumanDuration = HumanDuration::from_secs(3600);
+
+/// A delay distribution's mean and standard deviation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpreadDelay {
+    /// Mean delay.
+    pub mean: HumanDuration,
+    /// Standard deviation.
+    pub stddev: HumanDuration,
 }
 
 /// A delay range.
@@ -91,7 +210,10 @@ pub struct UniformDelay {
     pub max: HumanDuration,
 }
 
-/// How a fault ends a request: `status` and/or `grpc_status`, or `reset`, or `close`.
+/// How a fault ends a request: `status` and/or `grpc_status`, or one of the flags.
+/// Client-facing: `reset`, `close`. Upstream-side (what the try sees from "the
+/// upstream"): `connect_error`, `upstream_reset`, `blackhole`; `status` and
+/// `grpc_status` are then the upstream's answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AbortConfig {
@@ -108,4 +230,16 @@ pub struct AbortConfig {
     /// Close the client's connection without a response.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub close: bool,
+    /// Upstream-side: the connection is refused (`connect_error`); the request was never
+    /// sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub connect_error: bool,
+    /// Upstream-side: the upstream resets the connection after taking the request
+    /// (`upstream_reset`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upstream_reset: bool,
+    /// Upstream-side: the upstream takes the request and never answers; the try waits
+    /// for `timeouts.response_header`, the per-try timeout or the deadline.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blackhole: bool,
 }

@@ -35,7 +35,7 @@ pub use policy::*;
 pub use rate_limit::*;
 pub use schema::schema;
 pub use units::{ByteSize, HumanDuration};
-pub use validate::{Problem, validate, warnings};
+pub use validate::{Problem, route_names, validate, validate_runtime_fault, warnings};
 
 /// The embedded default config (`crates/seawall-config/default.yaml`): a gateway on
 /// 127.0.0.1:8080 in front of the in-process sim upstream. It is what `seawall` runs without a

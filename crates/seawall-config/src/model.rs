@@ -341,6 +341,23 @@ pub struct UpstreamConfig {
     /// How `host:port` endpoints are resolved and kept resolved; unused by `ip:port` ones.
     #[serde(default)]
     pub dns: UpstreamDnsConfig,
+    /// Upstream-side fault rules, injected inside each try (below the breaker, retry loop,
+    /// balancer and outlier detection, which see them as this upstream failing); tried in
+    /// order, the first that matches and is selected applies. See `docs/faults.md`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::FaultRule>,
+}
+
+impl UpstreamConfig {
+    /// This config without its `faults`: what decides whether a reload may keep the
+    /// running upstream (its pool and policy state). Fault rules live in the gateway's
+    /// fault registry, so changing them does not reset a breaker mid-drill.
+    pub fn without_faults(&self) -> UpstreamConfig {
+        UpstreamConfig {
+            faults: Vec::new(),
+            ..self.clone()
+        }
+    }
 }
 
 /// DNS re-resolution of an upstream's `host:port` endpoints (`upstreams[].dns`).

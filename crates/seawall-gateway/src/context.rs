@@ -138,6 +138,12 @@ pub struct RequestContext {
     /// The fault a `fault` layer injected into this request (its rule's name), for the
     /// `seawall-fault` response header and the access log.
     pub fault: Option<HeaderValue>,
+    /// What the request's `seawall-fault-*` headers asked for (taken off by the edge);
+    /// acted on only by a `fault` layer that allows header faults.
+    pub header_fault: Option<crate::faults::header::HeaderFault>,
+    /// Bytes per second of a client-facing `throttle` fault: the edge paces the response
+    /// body.
+    pub throttle: Option<u64>,
     /// What the resilience policies decided (retries, skipped retries, fallbacks,
     /// hedges), for the access log's `policy` field.
     pub policy: crate::policy::Notes,

@@ -4,16 +4,19 @@
 //! Order of work, and why:
 //! 1. take a config snapshot (`Arc<Runtime>`): the request finishes on the config it started
 //!    with, whatever reloads happen meanwhile;
-//! 2. strip `seawall-debug` and check its token, before anything could forward it;
+//! 2. strip `seawall-debug` and check its token, and the `seawall-fault-*` headers (kept
+//!    in the context for a `fault` layer that allows them), before anything could
+//!    forward them;
 //! 3. check the request's one authority (400 for a missing, repeated, empty or invalid
 //!    `Host`, an authority-form target, or `*` outside `OPTIONS`), route on it (404 when
 //!    nothing matches; the target's authority picks a route, never an upstream) and make it
 //!    the `Host` that goes upstream;
 //! 4. compute the one deadline = min(route timeout, inbound `grpc-timeout` /
 //!    `seawall-timeout-ms`);
-//! 5. run the chain and the upstream attempt under that deadline, inside `catch_unwind`:
-//!    a panic becomes a 500 for this request only, and a deadline that fires while a layer
-//!    holds the request names that layer;
+//! 5. run the chain, then the route's runtime faults (`PUT /faults/{name}` with a
+//!    `route`, acting like a last `fault` layer), then the upstream attempt, under that
+//!    deadline, inside `catch_unwind`: a panic becomes a 500 for this request only, and a
+//!    deadline that fires while a layer holds the request names that layer;
 //! 6. run the response phase and wrap the body so that the deadline also bounds streaming
 //!    and the outcome is recorded once, when the body ends.
 
@@ -30,7 +33,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::{
     body::{Outgoing, RequestBody, ResponseBody},
-    chain::ChainOutcome,
+    chain::{ChainOutcome, Flow, Step},
     context::{RequestContext, Stage, TraceEntry},
     error_response::{self, error_response},
     listener::ConnState,
@@ -89,6 +92,8 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
                 .is_some_and(|t| token_matches(presented.as_bytes(), t))
         });
 
+    let header_fault = crate::faults::header::take(&mut parts.headers);
+
     let listener = rt.listener(&sh.listener);
     let authority = request_authority(version, &parts.uri, &parts.headers);
     let found = match authority {
@@ -140,6 +145,8 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
         conn: sh.conn.clone(),
         rate_limit: None,
         fault: None,
+        header_fault,
+        throttle: None,
         policy: Default::default(),
         tunnel_opened: false,
         client_body: client_body.clone(),
@@ -229,6 +236,17 @@ async fn respond(
         resp
     };
     let (mut head, mut body) = resp.into_parts();
+    if let Some(fault) = &cx.fault {
+        // Any fault in this request, client-facing or upstream-side, marks the response.
+        head.headers
+            .entry(&crate::faults::FAULT_HEADER)
+            .or_insert_with(|| fault.clone());
+    }
+    if let Some(bps) = cx.throttle {
+        body = Outgoing::Local {
+            body: crate::faults::throttle::Throttled::new(body, bps).boxed(),
+        };
+    }
     cx.status = head.status.as_u16();
     // Found by tests/chain.rs: a panic in a layer's `on_response` used to unwind out of
     // this function into hyper's connection task, killing the connection (and every other
@@ -376,6 +394,24 @@ async fn run(
 ) -> (Result<Response<Outgoing>, GatewayError>, usize) {
     match route.chain.run_request(req, cx).await {
         ChainOutcome::Forward(req) => {
+            let req = match runtime_faults(route, req, cx) {
+                Step::Done(Flow::Forward(req)) => req,
+                Step::Done(Flow::Respond(resp)) => {
+                    return (
+                        Ok(resp.map(|body| Outgoing::Local { body })),
+                        route.chain.len(),
+                    );
+                }
+                Step::Pending(fut) => match fut.await {
+                    Flow::Forward(req) => req,
+                    Flow::Respond(resp) => {
+                        return (
+                            Ok(resp.map(|body| Outgoing::Local { body })),
+                            route.chain.len(),
+                        );
+                    }
+                },
+            };
             let result = match &route.upstream {
                 // An upgrade (WebSocket) is never retried, hedged or answered from a
                 // fallback: it goes once, on a dedicated connection.
@@ -389,6 +425,15 @@ async fn run(
             (result, route.chain.len())
         }
         ChainOutcome::Respond(i, resp) => (Ok(resp.map(|body| Outgoing::Local { body })), i),
+    }
+}
+
+/// The route's runtime faults (admin `PUT /faults/{name}` with `route`), applied to `req`
+/// after the chain, like a last `fault` layer (one atomic load when the gateway has none).
+fn runtime_faults<'a>(route: &Route, req: Request<Body>, cx: &'a mut RequestContext) -> Step<'a> {
+    match route.shared.faults.select_route(&route.name, &req) {
+        None => Step::Done(Flow::Forward(req)),
+        Some(slot) => crate::faults::client::apply(slot, req, cx, None),
     }
 }
 

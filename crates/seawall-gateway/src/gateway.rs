@@ -97,7 +97,9 @@ impl Gateway {
             Some(tx) => AccessLogSink::channel(tx),
             None => AccessLogSink::stdout(),
         });
+        let faults = crate::faults::FaultRegistry::new(metrics.clone());
         let shared = Arc::new(Shared {
+            faults,
             metrics,
             access_log,
             extra_layers: options.extra_layers,
@@ -118,6 +120,10 @@ impl Gateway {
         let config = Arc::new(config);
         let runtime =
             Runtime::build(config.clone(), None, &shared, 1).map_err(anyhow::Error::msg)?;
+        shared
+            .faults
+            .reconfigure(&config)
+            .map_err(anyhow::Error::msg)?;
         crate::fd_limit::ensure(crate::fd_limit::needed(&config), "at start");
         // Serve only once host-name endpoints have had their first lookup.
         runtime.resolved().await;
@@ -355,6 +361,11 @@ impl Inner {
             }
         }
         self.runtime.store(Arc::new(new));
+        // After the swap: the registry keeps the runtime faults whose target the new
+        // config still has. Its rules passed validation, so this does not fail in practice.
+        if let Err(error) = self.shared.faults.reconfigure(&config) {
+            tracing::error!(%error, "Fault rules of the reloaded config not applied.");
+        }
 
         running.retain(|r| {
             let kept = config

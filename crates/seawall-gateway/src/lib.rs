@@ -15,6 +15,7 @@ pub mod context;
 mod edge;
 mod error_response;
 mod exposition;
+pub mod faults;
 mod fd_limit;
 // Public only for the fuzz targets (fuzz/): not an API.
 #[doc(hidden)]

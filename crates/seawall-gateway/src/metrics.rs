@@ -155,12 +155,22 @@ pub struct RateLimitLabels {
     pub outcome: String,
 }
 
-/// Labels of injected faults (`action`: delay, abort, grpc_abort, reset, close).
+/// Labels of injected faults: `scope` (`route`: client-facing, `upstream`:
+/// upstream-side), `target` (the route's or upstream's name), `fault` (the rule's name),
+/// `action` (see `crate::faults::rule::ACTIONS`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FaultLabels {
-    pub route: String,
+    pub scope: String,
+    pub target: String,
     pub fault: String,
     pub action: String,
+}
+
+/// Labels of installed fault rules: `scope` and `target` as in [`FaultLabels`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct FaultScopeLabels {
+    pub scope: String,
+    pub target: String,
 }
 
 /// Every metric family of the gateway.
@@ -207,8 +217,10 @@ pub struct Metrics {
     pub ratelimit_decisions: Family<RateLimitLabels, Counter>,
     /// Calls to a rate-limit store (Redis), by route, limit and outcome (`ok`, `error`).
     pub ratelimit_store_calls: Family<RateLimitLabels, Counter>,
-    /// Faults injected by `fault` layers, by route, rule and action.
+    /// Faults injected, by scope, target, rule and action.
     pub faults_injected: Family<FaultLabels, Counter>,
+    /// Fault rules of the registry (upstream-side and runtime), by scope and target.
+    pub faults_active: Family<FaultScopeLabels, Gauge>,
 }
 
 impl Metrics {
@@ -273,6 +285,7 @@ impl Metrics {
             ratelimit_decisions: Family::default(),
             ratelimit_store_calls: Family::default(),
             faults_injected: Family::default(),
+            faults_active: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -473,8 +486,13 @@ impl Metrics {
         );
         r.register(
             "faults_injected",
-            "Faults injected by `fault` layers, by route, fault (rule name) and action (delay, abort, grpc_abort, reset, close)",
+            "Faults injected, by scope (route: client-facing, upstream: upstream-side), target (route or upstream name), fault (rule name) and action (delay, abort, grpc_abort, reset, close, connect_error, upstream_reset, blackhole, throttle)",
             m.faults_injected.clone(),
+        );
+        r.register(
+            "faults_active",
+            "Fault rules installed outside `fault` layers (upstreams[].faults and runtime faults), by scope and target",
+            m.faults_active.clone(),
         );
         Arc::new(Metrics { registry, ..m })
     }

@@ -61,6 +61,9 @@ pub struct Shared {
     /// Resolves every `host:port` endpoint when set (tests); otherwise each upstream uses
     /// the resolver its `dns.resolver` names.
     pub resolver: Option<Arc<dyn Resolve>>,
+    /// Upstream-side and runtime fault rules (outside the config snapshot, so the admin
+    /// API can change them without a reload).
+    pub faults: Arc<crate::faults::FaultRegistry>,
 }
 
 impl Shared {
@@ -348,6 +351,8 @@ pub struct ListenerRuntime {
     /// TLS termination, when the listener has `tls`. Read by the acceptor per connection,
     /// so a reload that rebuilds it (a renewed certificate) applies to new connections.
     pub tls: Option<Arc<crate::tls::ListenerTls>>,
+    /// The rules of the routes' `fault` layers, with their route's name (for `GET /faults`).
+    pub layer_faults: Vec<(String, Arc<crate::faults::rule::Rule>)>,
 }
 
 /// Everything built from one config.
@@ -372,7 +377,9 @@ impl Runtime {
         for u in &config.upstreams {
             let before = previous.and_then(|p| p.upstreams.get(&u.name));
             let reused = before
-                .filter(|old| old.config == *u && !old.tls_files_changed())
+                // Faults live in the registry: changing them keeps the pool and policy state.
+                .filter(|old| old.config.without_faults() == u.without_faults())
+                .filter(|old| !old.tls_files_changed())
                 .cloned();
             let upstream = match reused {
                 Some(old) => old,
@@ -439,14 +446,22 @@ fn build_listener(
 ) -> Result<ListenerRuntime, String> {
     let mut entries = Vec::with_capacity(l.routes.len());
     let mut any_access_log = false;
+    let mut layer_faults = Vec::new();
     for (i, r) in l.routes.iter().enumerate() {
         let name = r.name.clone().unwrap_or_else(|| format!("{}/{i}", l.name));
         let upstream = upstreams
             .get(&r.upstream)
             .cloned()
             .ok_or_else(|| format!("route `{name}`: unknown upstream `{}`", r.upstream))?;
-        let mut chain = build_chain(&r.middleware, &name, &shared.rate_limiters)
-            .map_err(|e| format!("route `{name}`: {e}"))?;
+        let mut rules = Vec::new();
+        let mut chain = build_chain(
+            &r.middleware,
+            &name,
+            &shared.rate_limiters,
+            &shared.metrics,
+            &mut rules,
+        )
+        .map_err(|e| format!("route `{name}`: {e}"))?;
         let extra: Vec<Box<dyn Layer>> = shared
             .extra_layers
             .iter()
@@ -456,6 +471,7 @@ fn build_listener(
         if !extra.is_empty() {
             chain = chain.with_layers(extra);
         }
+        layer_faults.extend(rules.into_iter().map(|rule| (name.clone(), rule)));
         any_access_log |= r.middleware.contains(&MiddlewareConfig::AccessLog);
         let retry = r
             .retry
@@ -520,5 +536,6 @@ fn build_listener(
         settings: ListenerSettings::from(l),
         router: Router::new(entries),
         unmatched,
+        layer_faults,
     })
 }

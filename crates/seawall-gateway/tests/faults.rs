@@ -3,7 +3,10 @@
 //! forwards it (the header is added to the upstream's response); `first` faults only the
 //! first N requests; `percentage` with a seed lands inside binomial bounds; matches on
 //! method, path and header; gRPC requests get a trailers-only `grpc-status`; `reset` and
-//! `close` end the connection without a response; each action is counted.
+//! `close` end the connection without a response; each action is counted; a throttled
+//! body takes its size over the rate; header-triggered faults act only where the layer
+//! allows them, capped by the rule's percentage, and never reach the upstream; a rule acts
+//! only inside its `after` / `for` window.
 
 mod support;
 
@@ -40,7 +43,12 @@ async fn injected(g: &TestGateway, fault: &str, action: &str) -> Option<f64> {
     metric(
         &text,
         "seawall_faults_injected_total",
-        &[("route", "faulty"), ("fault", fault), ("action", action)],
+        &[
+            ("scope", "route"),
+            ("target", "faulty"),
+            ("fault", fault),
+            ("action", action),
+        ],
     )
 }
 
@@ -286,4 +294,154 @@ async fn the_debug_trace_names_the_fault() {
             "{path}: {trace}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_body_takes_its_size_over_the_rate() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{rules: [{name: trickle, throttle: {bytes_per_second: 100000}}]}",
+    ))
+    .await;
+    let started = Instant::now();
+    let r = get(g.addr, "/bytes/200000").await;
+    let elapsed = started.elapsed();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 200_000);
+    assert_eq!(r.header("seawall-fault"), Some("trickle"));
+    // 2 s at the rate; the last slice (1/20 s worth) goes without waiting after it.
+    assert_between("200 KB at 100 KB/s", elapsed, MS(1850), MS(4000));
+    assert_eq!(injected(&g, "trickle", "throttle").await, Some(1.0));
+}
+
+fn drill(path: &str, headers: &[(&str, &str)]) -> http::Request<Full<Bytes>> {
+    let mut b = req(Method::GET, path);
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    b.body(Full::default()).unwrap()
+}
+
+#[tokio::test]
+async fn header_faults_act_only_where_allowed_and_never_reach_the_upstream() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{allow_header_faults: true, rules: [{name: asked, match: {path_prefix: /echo}}]}",
+    ))
+    .await;
+    let r = send(g.addr, drill("/echo", &[("seawall-fault-abort", "503")]))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.header("seawall-fault")), (503, Some("asked")));
+    assert_eq!(sim.stats().requests, 0);
+
+    let started = Instant::now();
+    let r = send(g.addr, drill("/echo", &[("seawall-fault-delay", "300ms")]))
+        .await
+        .unwrap();
+    assert_between("header delay", started.elapsed(), MS(290), MS(2000));
+    assert_eq!((r.status, r.header("seawall-fault")), (200, Some("asked")));
+    let echo = r.echo();
+    assert!(
+        !echo.headers.contains_key("seawall-fault-delay"),
+        "{:?}",
+        echo.headers
+    );
+
+    // No header: the rule has no action of its own. Outside its match: nothing either.
+    let r = get(g.addr, "/echo").await;
+    assert_eq!((r.status, r.header("seawall-fault")), (200, None));
+    let r = send(g.addr, drill("/other", &[("seawall-fault-abort", "503")]))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.header("seawall-fault")), (404, None));
+
+    // Without `allow_header_faults` the headers do nothing, and are still not forwarded.
+    let sim2 = self::sim().await;
+    let g2 = start(&yaml(
+        sim2.local_addr(),
+        "{rules: [{name: other, match: {path_prefix: /never}, abort: {status: 500}}]}",
+    ))
+    .await;
+    let r = send(
+        g2.addr,
+        drill(
+            "/echo",
+            &[
+                ("seawall-fault-abort", "503"),
+                ("seawall-fault-delay", "1s"),
+            ],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.status, r.header("seawall-fault")), (200, None));
+    let echo = r.echo();
+    assert!(
+        !echo.headers.keys().any(|k| k.starts_with("seawall-fault")),
+        "{:?}",
+        echo.headers
+    );
+}
+
+#[tokio::test]
+async fn header_faults_are_capped_by_the_rules_percentage() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{allow_header_faults: true, seed: 1, rules: [{name: asked, percentage: 20}]}",
+    ))
+    .await;
+    let mut conn = Conn::open(g.addr).await;
+    let mut faulted = 0;
+    for _ in 0..500 {
+        let r = conn
+            .send(drill("/echo", &[("seawall-fault-abort", "503")]))
+            .await
+            .unwrap();
+        faulted += usize::from(r.status == 503);
+    }
+    // Mean 100, standard deviation about 8.9: ±40 is over four of them.
+    assert!((60..=140).contains(&faulted), "{faulted} of 500 faulted");
+}
+
+#[tokio::test]
+async fn a_rule_acts_only_inside_its_time_window() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{rules: [{name: later, after: 1s, for: 1s, abort: {status: 503}}]}",
+    ))
+    .await;
+    // The window counts from when the config was loaded, a little before `started`:
+    // each check sits well inside its phase.
+    let started = Instant::now();
+    assert_eq!(get(g.addr, "/echo").await.status, 200, "before `after`");
+    tokio::time::sleep(MS(1400).saturating_sub(started.elapsed())).await;
+    assert_eq!(get(g.addr, "/echo").await.status, 503, "inside the window");
+    tokio::time::sleep(MS(2500).saturating_sub(started.elapsed())).await;
+    assert_eq!(get(g.addr, "/echo").await.status, 200, "after `for`");
+}
+
+#[tokio::test]
+async fn requests_without_fault_headers_do_not_spend_a_header_only_rules_first() {
+    let sim = sim().await;
+    let g = start(&yaml(
+        sim.local_addr(),
+        "{allow_header_faults: true, rules: [{name: once, first: 1}]}",
+    ))
+    .await;
+    let mut conn = Conn::open(g.addr).await;
+    for _ in 0..3 {
+        assert_eq!(conn.get("/echo").await.status, 200);
+    }
+    let asked = || drill("/echo", &[("seawall-fault-abort", "502")]);
+    assert_eq!(conn.send(asked()).await.unwrap().status, 502);
+    assert_eq!(
+        conn.send(asked()).await.unwrap().status,
+        200,
+        "first: 1 spent"
+    );
 }

@@ -9,6 +9,7 @@
 use std::{collections::HashMap, fmt, net::SocketAddr};
 
 mod fault;
+pub use fault::{route_names, runtime_fault as validate_runtime_fault};
 mod http2;
 mod policy;
 mod rate_limit;

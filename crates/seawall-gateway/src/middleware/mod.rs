@@ -13,11 +13,14 @@ use seawall_config::MiddlewareConfig;
 use crate::chain::{Chain, Layer};
 
 /// Builds route `route`'s chain, in config order (outermost first). `limiters` keeps
-/// rate-limit state across reloads.
+/// rate-limit state across reloads; `metrics` holds the fault layers' counters, whose
+/// rules are also added to `fault_rules` (for the admin API's `GET /faults`).
 pub fn build_chain(
     configs: &[MiddlewareConfig],
     route: &str,
     limiters: &rate_limit::LimiterRegistry,
+    metrics: &crate::metrics::Metrics,
+    fault_rules: &mut Vec<std::sync::Arc<crate::faults::rule::Rule>>,
 ) -> Result<Chain, String> {
     let layers = configs
         .iter()
@@ -30,7 +33,11 @@ pub fn build_chain(
                 MiddlewareConfig::RateLimit(r) => {
                     Box::new(rate_limit::RateLimit::try_new(r, route, limiters)?)
                 }
-                MiddlewareConfig::Fault(f) => Box::new(fault::Fault::try_new(f)?),
+                MiddlewareConfig::Fault(f) => {
+                    let layer = fault::Fault::try_new(f, route, metrics)?;
+                    fault_rules.extend(layer.rules().iter().cloned());
+                    Box::new(layer)
+                }
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -41,9 +41,9 @@ use seawall_resilience::retry::RetryPolicy;
 use tokio::time::{Instant, timeout_at};
 
 use crate::{
-    attempt::attempt,
     body::Outgoing,
     context::RequestContext,
+    faults::upstream::attempt,
     runtime::{Route, Upstream},
 };
 

@@ -2,7 +2,9 @@
 //! `/upstreams` (pool, balancer and outlier state per endpoint, and for a `host:port`
 //! endpoint its last DNS answer and each address, active or draining; bulkhead and retry
 //! budget; whether it speaks TLS, its connection reuse and TLS resumption ratios),
-//! `/breakers` (each upstream's circuit breaker and its window), `POST /reload`.
+//! `/breakers` (each upstream's circuit breaker and its window), `POST /reload`, and the
+//! fault endpoints `GET /faults`, `PUT /faults/{name}`, `DELETE /faults/{name}`
+//! ([`faults`]).
 //!
 //! Security by default: the admin listener must be loopback unless a bearer token is
 //! configured (the process refuses to start otherwise); `/config` and `POST /reload` need
@@ -10,6 +12,8 @@
 //! gateway started without a token cannot be reconfigured over HTTP. `/config` is always
 //! redacted (URL passwords, values of secret-named keys), token or not: without a token it
 //! answers any local process, and with one it still ends up in tickets and screenshots.
+
+mod faults;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -19,7 +23,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use seawall_config::AdminConfig;
 use serde_json::json;
@@ -81,6 +85,8 @@ pub async fn start(
         .route("/upstreams", get(upstreams))
         .route("/breakers", get(breakers))
         .route("/reload", post(reload))
+        .route("/faults", get(faults::list))
+        .route("/faults/{name}", put(faults::put).delete(faults::delete))
         .with_state(state);
     tokio::spawn(async move {
         let serve = axum::serve(listener, app)
