@@ -250,3 +250,16 @@ fn a_long_header_read_timeout_on_a_public_listener_fires_even_when_written() {
         &slow.yaml(),
     );
 }
+
+#[test]
+fn every_code_of_the_registry_has_a_check_and_a_test_here() {
+    let registry: Vec<_> = seawall_score::RULES.iter().map(|r| r.code).collect();
+    assert_eq!(
+        seawall_score::checked_codes(),
+        registry,
+        "one check per code, in order"
+    );
+    let mut tested = TESTED.to_vec();
+    tested.sort_unstable();
+    assert_eq!(tested, registry, "one test per code");
+}

@@ -54,7 +54,9 @@ pub struct Options {
 
 /// Runs `seawall check`.
 pub fn run(options: &Options) -> ExitCode {
-    let scoring = options.score || options.min_score.is_some();
+    // --min-score and a report format only make sense with a score: they imply it.
+    let scoring =
+        options.score || options.min_score.is_some() || options.format != ScoreFormat::Text;
     let mut invalid = 0usize;
     let mut scored = Vec::new();
     for file in &options.files {

@@ -53,7 +53,8 @@ pub enum Command {
         /// Exit with code 4 when a config scores below N, 0-100 (implies --score).
         #[arg(long, value_name = "N", value_parser = crate::check::parse_min_score)]
         min_score: Option<u32>,
-        /// Output of --score: text, json, or sarif (SARIF 2.1.0, for code-scanning UIs).
+        /// Output of --score: text, json, or sarif (SARIF 2.1.0, for code-scanning UIs); json
+        /// and sarif imply --score.
         #[arg(long, value_enum, default_value_t = crate::check::ScoreFormat::Text)]
         format: crate::check::ScoreFormat,
     },

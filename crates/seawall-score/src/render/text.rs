@@ -30,7 +30,7 @@ fn write_report(out: &mut String, s: &Scored) -> fmt::Result {
         };
         writeln!(out, "\n{label}: {}/100", unit.score)?;
         for &i in &unit.findings {
-            writeln!(out, "{}", finding(&s.findings[i]))?;
+            writeln!(out, "\n{}", finding(&s.findings[i]))?;
         }
     }
     let clean = s.units.iter().filter(|u| u.findings.is_empty()).count();
