@@ -32,7 +32,9 @@ pub fn render(files: &[Scored], version: &str) -> Value {
                 "name": r.name,
                 "shortDescription": {"text": r.title},
                 "fullDescription": {"text": r.why},
-                "helpUri": format!("docs/score.md#{}", r.code.to_ascii_lowercase()),
+                // SARIF wants absolute URIs for `helpUri`; the docs ship with the
+                // source, so the help names the section instead.
+                "help": {"text": format!("See docs/score.md, section {}.", r.code)},
                 "defaultConfiguration": {"level": level(r.level)},
             })
         })
@@ -52,7 +54,6 @@ pub fn render(files: &[Scored], version: &str) -> Value {
             "tool": {"driver": {
                 "name": "seawall",
                 "version": version,
-                "informationUri": "docs/score.md",
                 "rules": rules,
             }},
             "results": results,
