@@ -74,6 +74,9 @@ rules! {
     SW205 = "SW205", "retry_amplification", Warning,
         "more than three copies of one request",
         "Tries times hedge copies multiply the load each client request can put on the upstream; above three, a brownout is amplified into an overload.";
+    SW206 = "SW206", "per_try_timeout_not_retried", Warning,
+        "per-try timeout whose failure is not retried",
+        "A slow try is cut at `per_try_timeout` and, since `retry_on` does not list `per_try_timeout`, the caller gets a 504 instead of a second try on another endpoint: the per-try bound then only shortens the deadline.";
     SW301 = "SW301", "retry_without_breaker", Warning,
         "upstream with retries but no circuit breaker",
         "When the upstream is down every request still pays the connect or timeout cost, retries included, instead of failing fast with 503 `circuit_open` and letting it recover.";

@@ -142,6 +142,10 @@ findings! {
         "SW205" at "listeners[0].routes[0].retry.max_attempts" on "retry:",
         bad both("        timeout: 5s\n        retry: { max_attempts: 2, per_try_timeout: 1s }\n        hedge: { delay: 50ms, max_extra: 1 }\n", &format!("{CLEAN_UPSTREAM}{BREAKER}")),
         fixed both("        timeout: 5s\n        retry: { max_attempts: 3, per_try_timeout: 1s }\n", &format!("{CLEAN_UPSTREAM}{BREAKER}"));
+    sw206_per_try_timeout_not_retried:
+        "SW206" at "listeners[0].routes[0].retry.retry_on" on "retry:",
+        bad both(RETRY, &format!("{CLEAN_UPSTREAM}{BREAKER}")),
+        fixed both("        timeout: 5s\n        retry: { max_attempts: 2, per_try_timeout: 1s, retry_on: [503, per_try_timeout] }\n", &format!("{CLEAN_UPSTREAM}{BREAKER}"));
     sw301_retries_without_a_breaker:
         "SW301" at "upstreams[0].breaker" on "- name: app",
         bad both(RETRY, CLEAN_UPSTREAM),

@@ -90,12 +90,22 @@ fn the_top_fixes_are_the_three_that_raise_the_score_most() {
 
 #[test]
 fn fixes_on_a_unit_already_at_zero_do_not_count_as_raising_the_score() {
-    // Route `api` loses 115 points: one error (SW201) and nine warnings. Fixing one of its
-    // warnings leaves it at 0 (105 lost), so only the error's fix raises its score.
+    // Route `api` loses 115 points: one error (SW501) and nine warnings (SW103, SW202
+    // twice, SW204, SW205, SW206, SW305, SW502, SW604). Fixing one warning leaves it at 0
+    // (105 lost), so only the error's fix raises its score (to 10).
+    let route = "        timeout: 90s
+        retry: { max_attempts: 2, per_try_timeout: 60s, non_idempotent: true }
+        hedge: { delay: 50ms, max_extra: 3, non_idempotent: true }
+        fallback: { stale_cache: {} }
+        middleware:
+          - debug
+          - rate_limit:
+              limits: [{ name: a, rate: \"100/s\", store: redis }]
+              redis: { url: \"redis://127.0.0.1:6379\", timeout: 90s, on_error: fail_closed }
+";
     let cfg = Cfg {
         listen: "0.0.0.0:8080".into(),
-        route: "        timeout: 90s\n        retry: { max_attempts: 2, non_idempotent: true }\n        hedge: { delay: 50ms, max_extra: 3, non_idempotent: true }\n        fallback: { stale_cache: {} }\n        middleware: [debug]\n".into(),
-        upstream: "    retry_budget: { ratio: 2 }\n".into(),
+        route: route.into(),
         ..Cfg::default()
     };
     let scored = support::score(&cfg.yaml());
@@ -107,7 +117,7 @@ fn fixes_on_a_unit_already_at_zero_do_not_count_as_raising_the_score() {
         .iter()
         .map(|&i| seawall_score::score::weight(scored.findings[i].level()))
         .sum();
-    assert_eq!(lost, 115);
+    assert_eq!(lost, 115, "{:?}", scored.findings);
     let route_fixes: Vec<_> = scored
         .top_fixes
         .iter()
@@ -115,9 +125,9 @@ fn fixes_on_a_unit_already_at_zero_do_not_count_as_raising_the_score() {
         .filter(|f| f.unit == route.unit)
         .map(|f| f.code())
         .collect();
-    assert_eq!(route_fixes, ["SW201"], "{:?}", scored.top_fixes);
+    assert_eq!(route_fixes, ["SW501"], "{:?}", scored.top_fixes);
     for fix in &scored.top_fixes {
-        assert!(fix.score_after >= scored.score);
+        assert!(fix.score_after > scored.score);
     }
 }
 
@@ -136,7 +146,7 @@ listeners:
       - name: api
         upstream: app
         timeout: 5s
-        retry: {{ max_attempts: 2, per_try_timeout: 1s }}
+        retry: {{ max_attempts: 2, per_try_timeout: 1s, retry_on: [503, connect_error, per_try_timeout] }}
         fallback: {{ upstream: standby, stale_cache: {{ max_age: 60s }} }}
         middleware:
           - request_id

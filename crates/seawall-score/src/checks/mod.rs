@@ -39,6 +39,7 @@ checks! {
     SW203 => retries::hedge_without_budget,
     SW204 => retries::retries_exceed_deadline,
     SW205 => retries::retry_amplification,
+    SW206 => retries::per_try_timeout_not_retried,
     SW301 => breakers::retry_without_breaker,
     SW302 => breakers::bulkhead_queue_timeout,
     SW303 => breakers::no_ejection,

@@ -12,36 +12,58 @@ use crate::{
 /// A budget ratio at or above this allows a retry for every request: no budget at all.
 const NO_BUDGET_RATIO: f64 = 1.0;
 
+/// The error kind of a try cut by `retry.per_try_timeout`.
+const PER_TRY_TIMEOUT: &str = "per_try_timeout";
+
 /// Copies of one client request (tries × hedge copies) above this amplify an overload.
 const MAX_COPIES: u32 = 3;
 
-/// The upstream's retry budget ratio, when it does not bind.
-fn unbounded_budget(scope: &Scope<'_>, r: &RouteAt<'_>) -> Option<(String, f64)> {
-    let u = scope.upstream(&r.route.upstream)?;
-    let ratio = u.upstream.retry_budget.ratio;
-    (ratio >= NO_BUDGET_RATIO).then(|| (u.key("retry_budget.ratio"), ratio))
-}
-
-/// `SW201`: a route that retries against an upstream whose budget does not bind.
-pub(crate) fn retry_without_budget(scope: &Scope<'_>) -> Vec<Hit> {
+/// One finding per upstream whose budget does not bind while some route sends it extra
+/// copies (`copies` says which routes: retrying or hedging ones). The key is the
+/// upstream's, so the finding is charged to the upstream: one fix there covers every route.
+fn unbounded_budget(
+    scope: &Scope<'_>,
+    copies: impl Fn(&RouteAt<'_>) -> bool,
+    what: &str,
+    (suggested, note): (&str, &str),
+) -> Vec<Hit> {
     scope
-        .routes()
-        .filter(|r| r.attempts() > 1)
-        .filter_map(|r| {
-            let (key, ratio) = unbounded_budget(scope, &r)?;
+        .upstreams()
+        .filter(|u| u.upstream.retry_budget.ratio >= NO_BUDGET_RATIO)
+        .filter_map(|u| {
+            let routes: Vec<String> = scope
+                .routes_to(&u.upstream.name)
+                .filter(|r| copies(r))
+                .map(|r| format!("`{}`", r.name()))
+                .collect();
+            if routes.is_empty() {
+                return None;
+            }
+            let key = u.key("retry_budget.ratio");
+            let ratio = u.upstream.retry_budget.ratio;
             Some(Hit {
-                unit: r.unit(),
-                fix: format!("set `{key}: 0.2` (retries add at most 20 % load)"),
+                unit: u.unit(),
+                fix: format!("set `{key}: {suggested}` ({note})"),
                 path: key,
                 value: Some(ratio.to_string()),
                 message: format!(
-                    "route `{}` retries against upstream `{}`, whose retry budget allows a retry per request",
-                    r.name(),
-                    r.route.upstream
+                    "upstream `{}` allows {ratio} {what} per request (routes {})",
+                    u.upstream.name,
+                    routes.join(", ")
                 ),
             })
         })
         .collect()
+}
+
+/// `SW201`: routes retry against an upstream whose budget does not bind.
+pub(crate) fn retry_without_budget(scope: &Scope<'_>) -> Vec<Hit> {
+    unbounded_budget(
+        scope,
+        |r| r.attempts() > 1,
+        "retries",
+        ("0.2", "retries add at most 20 % load"),
+    )
 }
 
 /// `SW202`: `retry.non_idempotent` or `hedge.non_idempotent`.
@@ -72,26 +94,14 @@ pub(crate) fn retry_non_idempotent(scope: &Scope<'_>) -> Vec<Hit> {
     hits
 }
 
-/// `SW203`: a route that hedges against an upstream whose budget does not bind.
+/// `SW203`: routes hedge against an upstream whose budget does not bind.
 pub(crate) fn hedge_without_budget(scope: &Scope<'_>) -> Vec<Hit> {
-    scope
-        .routes()
-        .filter(|r| r.route.hedge.is_some())
-        .filter_map(|r| {
-            let (key, ratio) = unbounded_budget(scope, &r)?;
-            Some(Hit {
-                unit: r.unit(),
-                fix: format!("set `{key}: 0.1` (hedges draw on the retry budget)"),
-                path: key,
-                value: Some(ratio.to_string()),
-                message: format!(
-                    "route `{}` hedges against upstream `{}`, whose retry budget allows a hedge per request",
-                    r.name(),
-                    r.route.upstream
-                ),
-            })
-        })
-        .collect()
+    unbounded_budget(
+        scope,
+        |r| r.route.hedge.is_some(),
+        "hedges",
+        ("0.1", "hedges draw on the retry budget"),
+    )
 }
 
 /// `SW204`: `max_attempts` tries of their per-try bound do not fit in the deadline (when a
@@ -149,6 +159,31 @@ pub(crate) fn retry_amplification(scope: &Scope<'_>) -> Vec<Hit> {
                     value: Some(copies.to_string()),
                     message: format!(
                         "route `{}` may send {copies} copies of one request",
+                        r.name()
+                    ),
+                }
+            })
+        })
+        .collect()
+}
+
+/// `SW206`: a per-try timeout whose failure is not retried.
+pub(crate) fn per_try_timeout_not_retried(scope: &Scope<'_>) -> Vec<Hit> {
+    scope
+        .routes()
+        .filter_map(|r| {
+            let retry = r.route.retry.as_ref()?;
+            let per_try = retry.per_try_timeout?;
+            let retried = retry.retry_on.iter().any(|e| e.trim() == PER_TRY_TIMEOUT);
+            (retry.max_attempts > 1 && per_try.get() < r.deadline() && !retried).then(|| {
+                let key = r.key("retry.retry_on");
+                Hit {
+                    unit: r.unit(),
+                    fix: format!("add `{PER_TRY_TIMEOUT}` to `{key}`"),
+                    path: key,
+                    value: Some(format!("[{}]", retry.retry_on.join(", "))),
+                    message: format!(
+                        "route `{}` cuts a try after {per_try} but does not retry it",
                         r.name()
                     ),
                 }
