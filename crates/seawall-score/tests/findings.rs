@@ -267,3 +267,22 @@ fn every_code_of_the_registry_has_a_check_and_a_test_here() {
     tested.sort_unstable();
     assert_eq!(tested, registry, "one test per code");
 }
+
+#[test]
+fn a_response_head_timeout_bounds_a_try_only_when_retry_on_lists_it() {
+    let listed = both(
+        "        timeout: 5s\n        retry: { max_attempts: 2, retry_on: [503, response_header_timeout] }\n",
+        &format!("{CLEAN_UPSTREAM}{BREAKER}"),
+    );
+    silent("SW104", &listed.yaml());
+    let unlisted = both(
+        "        timeout: 5s\n        retry: { max_attempts: 2, retry_on: [503] }\n",
+        &format!("{CLEAN_UPSTREAM}{BREAKER}"),
+    );
+    fires(
+        "SW104",
+        &format!("{R}.retry.per_try_timeout"),
+        "retry:",
+        &unlisted.yaml(),
+    );
+}

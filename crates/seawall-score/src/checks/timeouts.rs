@@ -72,18 +72,25 @@ pub(crate) fn route_timeout_huge(scope: &Scope<'_>) -> Vec<Hit> {
         .collect()
 }
 
-/// The bound of one try of route `r`: `retry.per_try_timeout`, else the upstream's
-/// `response_header`, else none (the deadline).
+/// The bound of one try of route `r` that leads to another try: `retry.per_try_timeout`,
+/// else the upstream's `response_header` when `retry_on` lists `response_header_timeout`
+/// (retry decisions go by the error kind, so an unlisted timeout ends the request), else
+/// none: the deadline.
 pub(crate) fn per_try_bound(scope: &Scope<'_>, r: &crate::scope::RouteAt<'_>) -> Option<Duration> {
-    r.route
-        .retry
-        .as_ref()
-        .and_then(|retry| retry.per_try_timeout)
-        .or_else(|| {
-            scope
-                .upstream(&r.route.upstream)
-                .and_then(|u| u.upstream.timeouts.response_header)
-        })
+    let retry = r.route.retry.as_ref()?;
+    if let Some(t) = retry.per_try_timeout {
+        return Some(t.get());
+    }
+    let retried = retry
+        .retry_on
+        .iter()
+        .any(|e| e.trim() == "response_header_timeout");
+    let upstream = scope.upstream(&r.route.upstream)?;
+    upstream
+        .upstream
+        .timeouts
+        .response_header
+        .filter(|_| retried)
         .map(|d| d.get())
 }
 
