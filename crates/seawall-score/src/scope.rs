@@ -214,3 +214,28 @@ pub(crate) fn duration(d: Duration) -> String {
 pub(crate) fn is_host_name(endpoint: &str) -> bool {
     endpoint.parse::<std::net::SocketAddr>().is_err()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggested_durations_are_written_in_one_unit_as_the_config_accepts_them() {
+        assert_eq!(duration(Duration::from_millis(7500)), "7500ms");
+        assert_eq!(duration(Duration::from_secs(2)), "2s");
+        assert_eq!(duration(Duration::from_micros(10)), "1ms", "never zero");
+        for text in ["7500ms", "2s", "1ms"] {
+            assert!(
+                text.parse::<seawall_config::HumanDuration>().is_ok(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_name_endpoints_are_told_from_ip_ones() {
+        assert!(is_host_name("api.internal:8080"));
+        assert!(!is_host_name("10.0.0.1:8080"));
+        assert!(!is_host_name("[::1]:8080"));
+    }
+}

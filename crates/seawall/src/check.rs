@@ -46,9 +46,13 @@ pub fn parse_min_score(text: &str) -> Result<u32, String> {
 /// What `seawall check` was asked.
 #[derive(Debug)]
 pub struct Options {
+    /// The config files, checked in order.
     pub files: Vec<PathBuf>,
+    /// `--score`.
     pub score: bool,
+    /// `--min-score N`.
     pub min_score: Option<u32>,
+    /// `--format`.
     pub format: ScoreFormat,
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use seawall_config::Severity;
 
-use crate::{Finding, Scored, Unit, render::level_name};
+use crate::{Finding, Scored, Unit};
 
 /// The report of every file; `passed` is whether each reached `min_score`.
 pub fn render(files: &[Scored], min_score: Option<u32>) -> Value {
@@ -66,7 +66,7 @@ pub fn finding(f: &Finding) -> Value {
     json!({
         "code": f.code(),
         "name": f.rule.name,
-        "level": level_name(f.level()),
+        "level": f.level().as_str(),
         "file": d.file,
         "line": d.line,
         "column": d.column,

@@ -4,10 +4,3 @@
 pub mod json;
 pub mod sarif;
 pub mod text;
-
-use seawall_config::Severity;
-
-/// The name of a severity in the JSON report.
-fn level_name(level: Severity) -> &'static str {
-    level.as_str()
-}
