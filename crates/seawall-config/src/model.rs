@@ -322,6 +322,13 @@ pub struct UpstreamConfig {
     /// The connection pool kept per endpoint.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// How long the upstream's own servers keep an unused keep-alive connection open, as
+    /// its operators state it (e.g. Node's 5s, nginx's 75s). Read only by `seawall check
+    /// --score`, which wants `pool.idle_timeout` below it: a pool that keeps connections
+    /// longer than the server races the server's close and fails requests with
+    /// `upstream_reset`. It changes nothing at run time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_keepalive: Option<HumanDuration>,
     /// TLS to the upstream (HTTPS); off unless set, and then every connection to every
     /// endpoint starts with a TLS handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -356,13 +363,6 @@ pub struct UpstreamConfig {
     /// How `host:port` endpoints are resolved and kept resolved; unused by `ip:port` ones.
     #[serde(default)]
     pub dns: UpstreamDnsConfig,
-    /// How long the upstream's own servers keep an unused keep-alive connection open, as
-    /// its operators state it (e.g. Node's 5s, nginx's 75s). Read only by `seawall check
-    /// --score`, which wants `pool.idle_timeout` below it: a pool that keeps connections
-    /// longer than the server races the server's close and fails requests with
-    /// `upstream_reset`. It changes nothing at run time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream_keepalive: Option<HumanDuration>,
 }
 
 /// DNS re-resolution of an upstream's `host:port` endpoints (`upstreams[].dns`).
