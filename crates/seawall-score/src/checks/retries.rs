@@ -153,7 +153,7 @@ pub(crate) fn retry_amplification(scope: &Scope<'_>) -> Vec<Hit> {
                 Hit {
                     unit: r.unit(),
                     fix: format!(
-                        "lower `{key}` so that max_attempts × (1 + hedge.max_extra) is at most {MAX_COPIES}, e.g. `retry.max_attempts: 2` with `hedge.max_extra: 0` or no hedge"
+                        "lower `{key}` so that max_attempts × (1 + hedge.max_extra) is at most {MAX_COPIES}: retries (`max_attempts: 3`) or a hedge (`max_extra: 1`, one try), not both"
                     ),
                     path: key,
                     value: Some(copies.to_string()),
