@@ -16,6 +16,9 @@ pub enum Severity {
     Error,
     /// The config is valid and runs, but probably not as meant.
     Warning,
+    /// The config is valid and probably means it, but a setting is worth a second look
+    /// (used by `seawall check --score`; parsing never reports it).
+    Info,
 }
 
 impl Severity {
@@ -24,6 +27,7 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Info => "info",
         }
     }
 }
@@ -57,36 +61,45 @@ pub struct Diagnostic {
     pub snippet_column: usize,
 }
 
+impl Diagnostic {
+    /// Everything the rendered diagnostic shows below its first line (location, source
+    /// line with a caret, key, value, hint), for reports that write their own first line
+    /// (`seawall check --score` adds the finding's code).
+    pub fn frame(&self) -> impl fmt::Display + '_ {
+        Frame(self)
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = escape_controls(&self.message);
+        write!(f, "{}: {message}\n{}", self.severity.as_str(), self.frame())
+    }
+}
+
+/// See [`Diagnostic::frame`].
+struct Frame<'a>(&'a Diagnostic);
+
+impl fmt::Display for Frame<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
         // Laid out like rustc: the gutter is as wide as the line number, and every line after
         // the message hangs off it.
-        let number = self.line.to_string();
-        let gutter = " ".repeat(if self.snippet.is_some() {
-            number.len()
-        } else {
-            1
-        });
+        let number = d.line.to_string();
+        let gutter = " ".repeat(if d.snippet.is_some() { number.len() } else { 1 });
         // Everything quoted from the file is escaped: a control character in a config must
         // not reach the terminal (or the log) raw.
         let esc = escape_controls;
-        writeln!(f, "{}: {}", self.severity.as_str(), esc(&self.message))?;
-        if self.line == 0 {
-            write!(f, "{gutter}--> {}", esc(&self.file))?;
+        if d.line == 0 {
+            write!(f, "{gutter}--> {}", esc(&d.file))?;
         } else {
-            write!(
-                f,
-                "{gutter}--> {}:{}:{}",
-                esc(&self.file),
-                self.line,
-                self.column
-            )?;
+            write!(f, "{gutter}--> {}:{}:{}", esc(&d.file), d.line, d.column)?;
         }
-        if let Some(line) = &self.snippet {
+        if let Some(line) = &d.snippet {
             // The caret sits under the escaped text, which may be wider than the original.
             let before: String = line
                 .chars()
-                .take(self.snippet_column.saturating_sub(1))
+                .take(d.snippet_column.saturating_sub(1))
                 .collect();
             let caret_pad = " ".repeat(esc(&before).chars().count());
             write!(
@@ -95,13 +108,13 @@ impl fmt::Display for Diagnostic {
                 esc(line)
             )?;
         }
-        if !self.path.is_empty() {
-            write!(f, "\n{gutter} = key: {}", esc(&self.path))?;
+        if !d.path.is_empty() {
+            write!(f, "\n{gutter} = key: {}", esc(&d.path))?;
         }
-        if let Some(value) = &self.value {
+        if let Some(value) = &d.value {
             write!(f, "\n{gutter} = value: {}", esc(value))?;
         }
-        if let Some(hint) = &self.hint {
+        if let Some(hint) = &d.hint {
             write!(f, "\n{gutter} = hint: {}", esc(hint))?;
         }
         Ok(())

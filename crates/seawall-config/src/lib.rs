@@ -6,7 +6,8 @@
 //! [`Diagnostics`] report listing every problem; [`validate`] re-checks a typed config (e.g.
 //! before a hot reload); [`warnings`] lists what a valid config probably does not mean
 //! ([`parse_with_warnings`] and [`load_with_warnings`] locate them); [`schema`] is the JSON
-//! Schema; [`redact`] hides credentials before a config or a diagnostic is shown;
+//! Schema; [`parse_located`] keeps the source so later reports on a valid config (the
+//! resilience score) can be located too; [`redact`] hides credentials before a config or a diagnostic is shown;
 //! [`DEFAULT_CONFIG`] is the embedded starting config.
 //!
 //! Invariant: this is the only crate that knows the config file format. Runtime crates get
@@ -23,6 +24,7 @@ pub mod redact;
 mod repair;
 mod schema;
 mod shape;
+mod source;
 mod suggest;
 pub mod units;
 mod validate;
@@ -34,6 +36,7 @@ pub use parse::{load, load_with_warnings, parse, parse_with_warnings};
 pub use policy::*;
 pub use rate_limit::*;
 pub use schema::schema;
+pub use source::{Located, Source, load_located, parse_located};
 pub use units::{ByteSize, HumanDuration};
 pub use validate::{Problem, route_names, validate, validate_runtime_fault, warnings};
 

@@ -104,8 +104,23 @@ pub struct ListenerConfig {
     /// only TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTlsConfig>,
+    /// Whether clients from the internet reach this listener. Unset: true when `listen` is
+    /// not a loopback address. Read only by `seawall check --score`, which holds public
+    /// listeners and their routes to stricter rules (explicit limits, rate limits, no debug
+    /// trace); it changes nothing at run time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
     /// Routes, matched by host then longest path prefix.
     pub routes: Vec<RouteConfig>,
+}
+
+impl ListenerConfig {
+    /// Whether the listener faces the internet: `public` as written, else whether `listen`
+    /// is off loopback.
+    pub fn is_public(&self) -> bool {
+        self.public
+            .unwrap_or_else(|| !self.listen.ip().is_loopback())
+    }
 }
 
 /// TLS termination on a listener (`listeners[].tls`).
@@ -307,6 +322,13 @@ pub struct UpstreamConfig {
     /// The connection pool kept per endpoint.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// How long the upstream's own servers keep an unused keep-alive connection open, as
+    /// its operators state it (e.g. Node's 5s, nginx's 75s). Read only by `seawall check
+    /// --score`, which wants `pool.idle_timeout` below it: a pool that keeps connections
+    /// longer than the server races the server's close and fails requests with
+    /// `upstream_reset`. It changes nothing at run time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_keepalive: Option<HumanDuration>,
     /// TLS to the upstream (HTTPS); off unless set, and then every connection to every
     /// endpoint starts with a TLS handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -119,9 +119,16 @@ pub fn load(path: &Path) -> Result<Config, Diagnostics> {
 
 /// Like [`load`], and also returns the warnings of a valid config.
 pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<Diagnostic>), Diagnostics> {
+    let (file, text) = read(path)?;
+    parse_with_warnings(&file, &text)
+}
+
+/// The file name diagnostics use for `path`, and its text; a read error is a diagnostic
+/// naming the file.
+pub(crate) fn read(path: &Path) -> Result<(String, String), Diagnostics> {
     let file = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_with_warnings(&file, &text),
+        Ok(text) => Ok((file, text)),
         Err(error) => {
             let report = Report {
                 file: &file,
@@ -229,9 +236,9 @@ fn whole_file(message: String, hint: Option<&str>) -> Problem {
 }
 
 /// Turns located problems into diagnostics for one file.
-struct Report<'a> {
-    file: &'a str,
-    text: &'a str,
+pub(crate) struct Report<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) text: &'a str,
 }
 
 impl<'t> Report<'t> {
@@ -269,7 +276,7 @@ impl<'t> Report<'t> {
 
     /// A located problem, with credentials redacted: diagnostics end up in CI logs, the
     /// reload error log and `/config`, and the line they quote may hold a Redis password.
-    fn diagnostic(&self, problem: Problem, at: Position) -> Diagnostic {
+    pub(crate) fn diagnostic(&self, problem: Problem, at: Position) -> Diagnostic {
         let line = at
             .line
             .checked_sub(1)

@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "seawall",
     version,
     about,
-    after_help = "Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 invalid config.\n\
+    after_help = "Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 invalid config,\n\
+                  4 a config scored below `check --min-score`.\n\
                   Logs go to stderr (RUST_LOG sets the level, default info); access logs go to stdout."
 )]
 pub struct Cli {
@@ -40,10 +41,22 @@ pub enum Command {
     )]
     Run(RunArgs),
     /// Validate config files without running; prints every problem found.
+    #[command(after_help = crate::check::AFTER_HELP)]
     Check {
         /// Config files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also score each valid config's resilience from 0 to 100, with findings that
+        /// carry a code, the key and the fix (docs/score.md).
+        #[arg(long)]
+        score: bool,
+        /// Exit with code 4 when a config scores below N, 0-100 (implies --score).
+        #[arg(long, value_name = "N", value_parser = crate::check::parse_min_score)]
+        min_score: Option<u32>,
+        /// Output of --score: text, json, or sarif (SARIF 2.1.0, for code-scanning UIs); json
+        /// and sarif imply --score.
+        #[arg(long, value_enum, default_value_t = crate::check::ScoreFormat::Text)]
+        format: crate::check::ScoreFormat,
     },
     /// Config tooling.
     Config {

@@ -5,13 +5,15 @@
 //! - 0: success (including a graceful shutdown that drained in time);
 //! - 1: runtime failure (cannot bind, cannot start, drain deadline cut requests off);
 //! - 2: command-line usage error;
-//! - 3: the config is invalid.
+//! - 3: the config is invalid;
+//! - 4: `check --min-score N`: a config scored below N.
 
 mod chaos_client;
+mod check;
 mod cli;
 mod run;
 
-use std::{path::Path, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser as _;
 
@@ -33,7 +35,17 @@ pub const EXIT_INVALID_CONFIG: u8 = 3;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files } => check(&files),
+        Command::Check {
+            files,
+            score,
+            min_score,
+            format,
+        } => check::run(&check::Options {
+            files,
+            score,
+            min_score,
+            format,
+        }),
         Command::Config {
             command: ConfigCommand::Schema,
         } => match serde_json::to_string_pretty(&seawall_config::schema()) {
@@ -58,46 +70,6 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, cli.log_format),
         Command::Sim { listen } => run::sim(listen, cli.log_format),
         Command::Chaos { client, verb } => chaos_client::run(&client, verb),
-    }
-}
-
-fn check(files: &[std::path::PathBuf]) -> ExitCode {
-    let mut bad = 0usize;
-    for file in files {
-        // The exit code is the verdict; output nobody reads any more is not an error.
-        match seawall_config::load_with_warnings(Path::new(file)) {
-            Ok((config, warnings)) => {
-                // Warnings go to stderr with the errors; they do not change the verdict.
-                for warning in &warnings {
-                    let _ = emit(std::io::stderr(), format!("{warning}\n"));
-                }
-                // Valid config, but possibly asking for what this build left out (Redis
-                // without the `redis` feature): invalid here, as `run` would refuse it.
-                let unsupported = seawall_gateway::middleware::rate_limit::unsupported(&config);
-                if unsupported.is_empty() {
-                    let ok = match warnings.len() {
-                        0 => format!("{}: ok", file.display()),
-                        1 => format!("{}: ok (1 warning)", file.display()),
-                        n => format!("{}: ok ({n} warnings)", file.display()),
-                    };
-                    let _ = emit(std::io::stdout(), ok);
-                } else {
-                    bad += 1;
-                    for problem in unsupported {
-                        let _ = emit(std::io::stderr(), format!("{}: {problem}", file.display()));
-                    }
-                }
-            }
-            Err(diagnostics) => {
-                bad += 1;
-                let _ = emit(std::io::stderr(), &diagnostics);
-            }
-        }
-    }
-    if bad == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_INVALID_CONFIG)
     }
 }
 
