@@ -14,7 +14,7 @@ use std::{path::Path, process::ExitCode};
 
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{ChaosCommand, Cli, Command, ConfigCommand};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -56,6 +56,10 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => run::run(args, cli.log_format),
         Command::Sim { listen } => run::sim(listen, cli.log_format),
+        Command::Chaos(args) => match args.command {
+            Some(ChaosCommand::Serve(serve)) => run::chaos(serve, cli.log_format),
+            None => run::chaos(args.serve, cli.log_format),
+        },
     }
 }
 

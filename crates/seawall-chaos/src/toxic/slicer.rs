@@ -1,0 +1,48 @@
+//! `slicer`: cuts each chunk into slices of about `average_size` bytes (± up to
+//! `size_variation`), `delay` microseconds apart. Toxiproxy bisects recursively; slicing
+//! from the front with the same size law gives the same sizes without its edge cases
+//! (an average of 0, or a variation larger than the average, never ends or panics there).
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Duration;
+
+use crate::chain::{Chunk, Ctx, Item};
+
+/// Attributes: sizes in bytes, `delay` in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Slicer {
+    pub average_size: i64,
+    pub size_variation: i64,
+    pub delay: i64,
+}
+
+impl Slicer {
+    fn slice_len(&self, rng: &mut fastrand::Rng) -> usize {
+        let average = self.average_size.max(1);
+        let variation = self.size_variation.clamp(0, average - 1);
+        let len = if variation > 0 {
+            average + rng.i64(-variation..=variation)
+        } else {
+            average
+        };
+        usize::try_from(len.max(1)).unwrap_or(1)
+    }
+
+    pub(crate) fn apply(&self, item: Item, ctx: &mut Ctx<'_>) {
+        let Item::Data(chunk) = item else {
+            ctx.pass(item);
+            return;
+        };
+        let gap = Duration::from_micros(u64::try_from(self.delay).unwrap_or(0));
+        let mut data = chunk.data;
+        let mut at = ctx.now;
+        while !data.is_empty() {
+            let len = self.slice_len(ctx.rng).min(data.len());
+            let part = data.split_to(len);
+            let stamp = chunk.stamp;
+            ctx.emit_at(at, Item::Data(Chunk { data: part, stamp }));
+            at += gap;
+        }
+    }
+}
