@@ -35,7 +35,7 @@ use crate::toxic::{NewToxic, ToxicUpdate};
 /// What the handlers share.
 #[derive(Debug)]
 pub(crate) struct AppState {
-    pub(crate) proxies: Mutex<Collection>,
+    pub(crate) proxies: Arc<Mutex<Collection>>,
     pub(crate) metrics: Arc<Metrics>,
 }
 

@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use crate::toxic::{Kind, Toxic, bandwidth, limit_data, reset_peer, timeout};
+use crate::toxic::{Kind, Toxic, bandwidth, limit_data, limit_time, reset_peer, timeout};
 
 /// Bytes read from the source, stamped with the time they were read.
 #[derive(Debug)]
@@ -71,6 +71,7 @@ enum State {
     Timeout(timeout::State),
     ResetPeer(reset_peer::State),
     LimitData(limit_data::State),
+    LimitTime(limit_time::State),
 }
 
 impl State {
@@ -80,6 +81,7 @@ impl State {
             Kind::Timeout(t) => State::Timeout(t.start(now)),
             Kind::ResetPeer(_) => State::ResetPeer(reset_peer::State::default()),
             Kind::LimitData(_) => State::LimitData(limit_data::State::default()),
+            Kind::LimitTime(t) => State::LimitTime(t.start(now)),
             _ => State::None,
         }
     }
@@ -128,6 +130,7 @@ impl Stage {
         match &self.state {
             State::Timeout(s) => s.deadline.map(|d| (d, Fired::Close)),
             State::ResetPeer(s) => s.deadline.map(|d| (d, Fired::Reset)),
+            State::LimitTime(s) => s.deadline.map(|d| (d, Fired::Close)),
             _ => None,
         }
     }
@@ -136,6 +139,7 @@ impl Stage {
         match &mut self.state {
             State::Timeout(s) => s.deadline = None,
             State::ResetPeer(s) => s.deadline = None,
+            State::LimitTime(s) => s.deadline = None,
             _ => {}
         }
     }
@@ -293,6 +297,7 @@ mod tests {
             stream: Stream::Downstream,
             toxicity,
             kind: Kind::parse(kind, &attributes).unwrap().unwrap(),
+            ttl: None,
         }
     }
 

@@ -4,10 +4,12 @@
 //! path never takes it (connections see toxics through each proxy's `watch`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::sync::Mutex;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -51,16 +53,38 @@ pub struct Collection {
     /// Seeds each proxy's accept loop, so that `--seed` makes every draw repeatable.
     rng: fastrand::Rng,
     metrics: Arc<Metrics>,
+    /// This collection, for the timers that remove toxics with a `ttl`.
+    me: Weak<Mutex<Collection>>,
 }
 
 impl Collection {
-    pub fn new(seed: u64, metrics: Arc<Metrics>) -> Self {
-        Self {
-            proxies: BTreeMap::new(),
-            next_toxic: 1,
-            rng: fastrand::Rng::with_seed(seed),
-            metrics,
-        }
+    /// A collection behind the mutex the API locks.
+    pub fn shared(seed: u64, metrics: Arc<Metrics>) -> Arc<Mutex<Collection>> {
+        Arc::new_cyclic(|me| {
+            Mutex::new(Self {
+                proxies: BTreeMap::new(),
+                next_toxic: 1,
+                rng: fastrand::Rng::with_seed(seed),
+                metrics,
+                me: me.clone(),
+            })
+        })
+    }
+
+    /// Removes toxic `id` of `proxy` after its ttl, if it is still there then (a toxic
+    /// removed and created again under the same name has another id).
+    fn expire_later(&self, proxy: &str, toxic: &Toxic) {
+        let Some(ttl) = toxic.ttl else { return };
+        let (me, proxy, id) = (self.me.clone(), proxy.to_owned(), toxic.id);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(ttl)).await;
+            if let Some(collection) = me.upgrade()
+                && let Some(p) = collection.lock().await.proxies.get_mut(&proxy)
+                && p.remove_toxic_id(id)
+            {
+                tracing::info!(proxy = %proxy, toxic = id, "Toxic removed at the end of its ttl.");
+            }
+        });
     }
 
     pub(crate) fn proxies(&self) -> impl Iterator<Item = &Proxy> {
@@ -104,6 +128,9 @@ impl Collection {
                     status: e.status,
                 })?;
             proxy.add_toxic(toxic);
+        }
+        for toxic in proxy.toxics() {
+            self.expire_later(&input.name, toxic);
         }
         let name = input.name;
         self.proxies.insert(name.clone(), proxy);
@@ -211,13 +238,14 @@ impl Collection {
     }
 
     /// `POST /proxies/{p}/toxics`.
-    pub fn add_toxic(&mut self, proxy: &str, input: NewToxic) -> Result<Toxic, ApiError> {
+    pub fn add_toxic(&mut self, name: &str, input: NewToxic) -> Result<Toxic, ApiError> {
         let proxy = self
             .proxies
-            .get_mut(proxy)
+            .get_mut(name)
             .ok_or_else(ApiError::proxy_not_found)?;
         let toxic = new_toxic(&mut self.next_toxic, proxy, input)?;
         proxy.add_toxic(toxic.clone());
+        self.expire_later(name, &toxic);
         Ok(toxic)
     }
 
@@ -283,5 +311,6 @@ fn new_toxic(next_id: &mut u64, proxy: &Proxy, input: NewToxic) -> Result<Toxic,
         stream,
         toxicity: input.toxicity,
         kind,
+        ttl: input.ttl,
     })
 }

@@ -35,7 +35,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::Mutex;
 
 pub use crate::error::ApiError;
 pub use crate::metrics::Metrics;
@@ -58,7 +57,7 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let seed = options.seed.unwrap_or_else(|| fastrand::u64(..));
         let state = api::AppState {
-            proxies: Mutex::new(collection::Collection::new(seed, metrics.clone())),
+            proxies: collection::Collection::shared(seed, metrics.clone()),
             metrics,
         };
         Self {

@@ -113,6 +113,16 @@ impl Proxy {
         removed
     }
 
+    pub(crate) fn remove_toxic_id(&mut self, id: u64) -> bool {
+        let before = self.toxics.len();
+        self.toxics.retain(|t| t.id != id);
+        let removed = self.toxics.len() != before;
+        if removed {
+            self.publish();
+        }
+        removed
+    }
+
     pub(crate) fn clear_toxics(&mut self) {
         if !self.toxics.is_empty() {
             self.toxics.clear();

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
@@ -34,6 +34,8 @@ use crate::stream::Stream;
 pub const READ_SIZE: usize = 32 * 1024;
 /// Bytes read ahead of the chain at most, per direction.
 pub const INBOX_MAX: usize = 128 * 1024;
+/// Reads up to this size are copied into a chunk of their own size.
+const SMALL_READ: usize = 4 * 1024;
 
 /// What the two directions of a connection share.
 #[derive(Debug)]
@@ -219,7 +221,16 @@ impl Pump {
         match read {
             Ok(n) if n > 0 => {
                 self.counters.received.add(n as u64);
-                let data = self.buf.split().freeze();
+                // A small read is copied out so that the read buffer is reused: a chunk
+                // must not pin a whole buffer, or many small chunks held by a latency
+                // toxic would cost far more memory than the inbox bound says.
+                let data = if n <= SMALL_READ {
+                    let data = Bytes::copy_from_slice(&self.buf);
+                    self.buf.clear();
+                    data
+                } else {
+                    self.buf.split().freeze()
+                };
                 self.inbox_bytes += data.len();
                 let stamp = Instant::now();
                 self.inbox.push_back(Item::Data(Chunk { data, stamp }));

@@ -390,3 +390,29 @@ async fn toxics_added_and_removed_act_on_live_connections() {
     let fast = round_trip(&mut live, 8).await;
     assert!(fast < Duration::from_millis(250), "{fast:?}");
 }
+
+#[tokio::test]
+async fn a_toxic_with_a_ttl_removes_itself() {
+    let chaos = Chaos::start().await;
+    chaos.proxy("db", echo().await).await;
+    let answer = chaos.toxic("db", r#"{"type":"noop","ttl":300}"#).await;
+    assert_eq!(answer.json()["ttl"], 300);
+    let plain = chaos.toxic("db", r#"{"type":"noop","name":"kept"}"#).await;
+    assert!(
+        plain.json().get("ttl").is_none(),
+        "no extra field without a ttl"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let toxics = chaos.call("GET", "/proxies/db/toxics", "").await.json();
+        if toxics.as_array().unwrap().len() == 1 {
+            assert_eq!(toxics[0]["name"], "kept");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still there: {toxics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -239,3 +239,20 @@ async fn toxicity_half_over_1000_connections_lands_within_binomial_bounds() {
     // n = 1000, p = 0.5: sigma = sqrt(250) ≈ 15.8; 4 sigma ≈ 63.
     assert!((437..=563).contains(&hit), "{hit} of 1000");
 }
+
+#[tokio::test]
+async fn limit_time_passes_data_then_closes_after_its_time() {
+    let chaos = Chaos::start().await;
+    let listen = chaos.proxy("db", echo().await).await;
+    chaos
+        .toxic("db", r#"{"type":"limit_time","attributes":{"time":400}}"#)
+        .await;
+    let started = Instant::now();
+    let mut client = TcpStream::connect(listen).await.unwrap();
+    assert!(round_trip(&mut client, 8).await < Duration::from_millis(300));
+    let rest = read_all(&mut client, Duration::from_secs(5)).await;
+    let took = started.elapsed();
+    assert!(rest.is_empty());
+    assert!(took >= Duration::from_millis(380), "{took:?}");
+    assert!(took < Duration::from_millis(2000), "{took:?}");
+}

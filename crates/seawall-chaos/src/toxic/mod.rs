@@ -8,6 +8,7 @@
 pub mod bandwidth;
 pub mod latency;
 pub mod limit_data;
+pub mod limit_time;
 pub mod reset_peer;
 pub mod slicer;
 pub mod slow_close;
@@ -35,6 +36,8 @@ pub enum Kind {
     Slicer(slicer::Slicer),
     /// Closes after a number of bytes.
     LimitData(limit_data::LimitData),
+    /// Extension: closes after a time, passing data until then.
+    LimitTime(limit_time::LimitTime),
     /// Does nothing.
     Noop,
 }
@@ -58,6 +61,7 @@ impl Kind {
             "reset_peer" => serde_json::from_value(attributes).map(Kind::ResetPeer),
             "slicer" => serde_json::from_value(attributes).map(Kind::Slicer),
             "limit_data" => serde_json::from_value(attributes).map(Kind::LimitData),
+            "limit_time" => serde_json::from_value(attributes).map(Kind::LimitTime),
             "noop" => Ok(Kind::Noop),
             _ => return None,
         };
@@ -74,6 +78,7 @@ impl Kind {
             Kind::ResetPeer(_) => "reset_peer",
             Kind::Slicer(_) => "slicer",
             Kind::LimitData(_) => "limit_data",
+            Kind::LimitTime(_) => "limit_time",
             Kind::Noop => "noop",
         }
     }
@@ -88,6 +93,7 @@ impl Kind {
             Kind::ResetPeer(a) => serde_json::to_value(a),
             Kind::Slicer(a) => serde_json::to_value(a),
             Kind::LimitData(a) => serde_json::to_value(a),
+            Kind::LimitTime(a) => serde_json::to_value(a),
             Kind::Noop => Ok(Value::Object(Map::new())),
         };
         // Plain structs of integers always serialize; an empty object is the safe answer.
@@ -127,6 +133,8 @@ pub struct Toxic {
     pub toxicity: f32,
     /// What it does.
     pub kind: Kind,
+    /// Extension: milliseconds after its creation at which it removes itself.
+    pub ttl: Option<u64>,
 }
 
 impl Serialize for Toxic {
@@ -139,6 +147,9 @@ impl Serialize for Toxic {
             kind: &'a str,
             stream: &'a str,
             toxicity: f32,
+            // Only for toxics created with one, so other clients never see the field.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ttl: Option<u64>,
         }
         View {
             attributes: Attributes(&self.kind),
@@ -146,6 +157,7 @@ impl Serialize for Toxic {
             kind: self.kind.type_name(),
             stream: self.stream.as_str(),
             toxicity: self.toxicity,
+            ttl: self.ttl,
         }
         .serialize(serializer)
     }
@@ -165,6 +177,7 @@ impl Serialize for Attributes<'_> {
             Kind::ResetPeer(a) => a.serialize(serializer),
             Kind::Slicer(a) => a.serialize(serializer),
             Kind::LimitData(a) => a.serialize(serializer),
+            Kind::LimitTime(a) => a.serialize(serializer),
             Kind::Noop => Map::new().serialize(serializer),
         }
     }
@@ -183,6 +196,9 @@ pub struct NewToxic {
     pub toxicity: f32,
     #[serde(default)]
     pub attributes: Value,
+    /// Extension: remove the toxic this many milliseconds after creating it.
+    #[serde(default)]
+    pub ttl: Option<u64>,
 }
 
 /// The body of `POST|PATCH /proxies/{p}/toxics/{t}`: only these two fields change.
@@ -223,6 +239,7 @@ mod tests {
             kind: Kind::parse("latency", &json!({"latency": 100}))
                 .unwrap()
                 .unwrap(),
+            ttl: None,
         };
         let text = serde_json::to_string(&toxic).unwrap();
         assert_eq!(
