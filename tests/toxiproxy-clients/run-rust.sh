@@ -4,7 +4,8 @@
 # 2000/2001 are hard-coded in those tests, so they run one at a time).
 #
 # The crate is fetched with cargo into a throwaway project under /tmp and tested from a
-# copy there, outside the workspace; its build goes to a target dir of its own under
+# copy there, outside the workspace, with the dependency versions pinned by
+# rust/Cargo.lock beside this script; its build goes to a target dir of its own under
 # ours so that later runs reuse it. Only the server this script starts is stopped.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -13,6 +14,10 @@ VERSION=0.1.6
 API_PORT=8474
 
 echo "== toxiproxy_rust $VERSION against seawall chaos"
+# Its HTTP client (reqwest 0.11 with native TLS) links OpenSSL.
+if ! pkg-config --exists openssl 2>/dev/null; then
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libssl-dev pkg-config
+fi
 cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p seawall
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null; then
@@ -53,6 +58,7 @@ if [ -z "$MANIFEST" ]; then
   exit 1
 fi
 cp -r "$(dirname "$MANIFEST")" "$WORK/toxiproxy_rust"
+cp "$ROOT/tests/toxiproxy-clients/rust/Cargo.lock" "$WORK/toxiproxy_rust/Cargo.lock"
 
 "$TARGET/debug/seawall" chaos --host 127.0.0.1 --port "$API_PORT" >"$WORK/chaos.log" 2>&1 &
 PID=$!
@@ -63,7 +69,7 @@ done
 
 status=0
 (cd "$WORK/toxiproxy_rust" \
-  && CARGO_TARGET_DIR="$TARGET/toxiproxy-rust" timeout 900 cargo test -- --test-threads=1) || status=$?
+  && CARGO_TARGET_DIR="$TARGET/toxiproxy-rust" timeout 900 cargo test --locked -- --test-threads=1) || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== seawall chaos log"
   cat "$WORK/chaos.log"

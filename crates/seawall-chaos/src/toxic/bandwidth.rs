@@ -48,3 +48,34 @@ impl Bandwidth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn pieces_leave_when_the_line_would_have_carried_them() {
+        let toxic = Bandwidth { rate: 10 }; // 10 KB/s: a piece is 1000 bytes, 100 ms
+        let mut state = State::default();
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let mut ctx = Ctx {
+            now,
+            rng: &mut rng,
+            out: &mut out,
+        };
+        let data = Bytes::from(vec![0u8; 2500]);
+        toxic.apply(&mut state, Item::Data(Chunk { data, stamp: now }), &mut ctx);
+        let times: Vec<_> = out
+            .iter()
+            .map(|e| e.at.map(|at| at - now).unwrap_or_default())
+            .collect();
+        assert_eq!(
+            times,
+            [100, 200, 250].map(Duration::from_millis).to_vec(),
+            "1000 + 1000 + 500 bytes"
+        );
+    }
+}

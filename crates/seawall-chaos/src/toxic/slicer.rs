@@ -46,3 +46,51 @@ impl Slicer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use tokio::time::Instant;
+
+    fn slices(slicer: &Slicer, len: usize) -> Vec<usize> {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let mut ctx = Ctx {
+            now,
+            rng: &mut rng,
+            out: &mut out,
+        };
+        let data = Bytes::from(vec![0u8; len]);
+        slicer.apply(Item::Data(Chunk { data, stamp: now }), &mut ctx);
+        out.iter()
+            .map(|e| match &e.item {
+                Item::Data(c) => c.data.len(),
+                _ => 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_average_of_zero_still_ends_in_one_byte_slices() {
+        let zero = Slicer::default();
+        assert_eq!(slices(&zero, 5), vec![1; 5]);
+    }
+
+    #[test]
+    fn slices_stay_within_the_variation_and_add_up() {
+        let slicer = Slicer {
+            average_size: 10,
+            size_variation: 50,
+            delay: 0,
+        };
+        let sizes = slices(&slicer, 1000);
+        assert_eq!(sizes.iter().sum::<usize>(), 1000);
+        assert!(
+            sizes[..sizes.len() - 1]
+                .iter()
+                .all(|n| (1..=19).contains(n))
+        );
+    }
+}
