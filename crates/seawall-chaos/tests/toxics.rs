@@ -256,3 +256,31 @@ async fn limit_time_passes_data_then_closes_after_its_time() {
     assert!(took >= Duration::from_millis(380), "{took:?}");
     assert!(took < Duration::from_millis(2000), "{took:?}");
 }
+
+#[tokio::test]
+async fn removing_a_latency_toxic_releases_the_data_it_holds() {
+    let chaos = Chaos::start().await;
+    let listen = chaos.proxy("db", echo().await).await;
+    // An absurd latency: held "forever", without overflowing anything.
+    chaos
+        .toxic(
+            "db",
+            r#"{"type":"latency","attributes":{"latency":9223372036854775807}}"#,
+        )
+        .await;
+    let mut client = TcpStream::connect(listen).await.unwrap();
+    client.write_all(b"held").await.unwrap();
+    let mut back = [0u8; 4];
+    let early =
+        tokio::time::timeout(Duration::from_millis(400), client.read_exact(&mut back)).await;
+    assert!(early.is_err(), "held by the toxic");
+    chaos
+        .call("DELETE", "/proxies/db/toxics/latency_downstream", "")
+        .await;
+    tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut back))
+        .await
+        .expect("released when the toxic goes")
+        .unwrap();
+    assert_eq!(&back, b"held");
+    round_trip(&mut client, 8).await;
+}

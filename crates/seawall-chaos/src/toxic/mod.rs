@@ -218,10 +218,14 @@ fn default_toxicity() -> f32 {
     1.0
 }
 
+/// The longest wait a toxic asks for: a year is "forever" for a drill, and it keeps
+/// `Instant + wait` from overflowing on absurd attributes.
+pub(crate) const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+
 /// Milliseconds from an attribute; Toxiproxy accepts negative numbers and treats them
 /// as no time at all.
 pub(crate) fn millis(value: i64) -> std::time::Duration {
-    std::time::Duration::from_millis(u64::try_from(value).unwrap_or(0))
+    std::time::Duration::from_millis(u64::try_from(value).unwrap_or(0)).min(MAX_WAIT)
 }
 
 #[cfg(test)]
@@ -246,6 +250,12 @@ mod tests {
             text,
             r#"{"attributes":{"latency":100,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1.0}"#
         );
+    }
+
+    #[test]
+    fn absurd_waits_are_capped() {
+        assert_eq!(millis(i64::MAX), MAX_WAIT);
+        assert_eq!(millis(-5), std::time::Duration::ZERO);
     }
 
     #[test]

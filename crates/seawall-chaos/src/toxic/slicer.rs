@@ -22,7 +22,7 @@ impl Slicer {
         let average = self.average_size.max(1);
         let variation = self.size_variation.clamp(0, average - 1);
         let len = if variation > 0 {
-            average + rng.i64(-variation..=variation)
+            average.saturating_add(rng.i64(-variation..=variation))
         } else {
             average
         };
@@ -34,7 +34,8 @@ impl Slicer {
             ctx.pass(item);
             return;
         };
-        let gap = Duration::from_micros(u64::try_from(self.delay).unwrap_or(0));
+        let gap =
+            Duration::from_micros(u64::try_from(self.delay).unwrap_or(0)).min(super::MAX_WAIT);
         let mut data = chunk.data;
         let mut at = ctx.now;
         while !data.is_empty() {
@@ -70,6 +71,16 @@ mod tests {
                 _ => 0,
             })
             .collect()
+    }
+
+    #[test]
+    fn absurd_attributes_neither_panic_nor_overflow() {
+        let huge = Slicer {
+            average_size: i64::MAX,
+            size_variation: i64::MAX,
+            delay: i64::MAX,
+        };
+        assert_eq!(slices(&huge, 100), vec![100]);
     }
 
     #[test]
