@@ -284,3 +284,27 @@ async fn removing_a_latency_toxic_releases_the_data_it_holds() {
     assert_eq!(&back, b"held");
     round_trip(&mut client, 8).await;
 }
+
+#[tokio::test]
+async fn a_shared_bandwidth_is_split_between_connections() {
+    let chaos = Chaos::start().await;
+    let listen = chaos.proxy("db", sender(vec![9u8; 240_000]).await).await;
+    let answer = chaos
+        .toxic(
+            "db",
+            r#"{"type":"bandwidth","attributes":{"rate":1000,"shared":true}}"#,
+        )
+        .await;
+    assert_eq!(answer.json()["attributes"]["shared"], true);
+    let started = Instant::now();
+    let fetch = || async {
+        let mut client = TcpStream::connect(listen).await.unwrap();
+        read_all(&mut client, Duration::from_secs(10)).await.len()
+    };
+    let (a, b) = tokio::join!(fetch(), fetch());
+    let took = started.elapsed();
+    assert_eq!((a, b), (240_000, 240_000));
+    // 480,000 bytes in all at 1000 KB/s: about 480 ms, not the 240 ms of two lines.
+    assert!(took >= Duration::from_millis(430), "{took:?}");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+}

@@ -103,6 +103,18 @@ impl Kind {
     /// These attributes with `patch`'s keys laid over them: Toxiproxy decodes an update
     /// into the existing toxic, so the keys an update leaves out keep their values.
     pub fn merged(&self, patch: &Value) -> Result<Self, AttributeError> {
+        let merged = self.merged_attributes(patch)?;
+        // A shared bandwidth line stays the same line across updates.
+        Ok(match (self, merged) {
+            (Kind::Bandwidth(old), Kind::Bandwidth(mut new)) => {
+                new.line = old.line.clone();
+                Kind::Bandwidth(new)
+            }
+            (_, merged) => merged,
+        })
+    }
+
+    fn merged_attributes(&self, patch: &Value) -> Result<Self, AttributeError> {
         let mut current = match self.attributes() {
             Value::Object(map) => map,
             _ => Map::new(),
