@@ -156,7 +156,7 @@ async fn slow_close_delays_only_the_close() {
     let chaos = Chaos::start().await;
     let listen = chaos.proxy("db", sender(b"bye".to_vec()).await).await;
     chaos
-        .toxic("db", r#"{"type":"slow_close","attributes":{"delay":400}}"#)
+        .toxic("db", r#"{"type":"slow_close","attributes":{"delay":800}}"#)
         .await;
     let started = Instant::now();
     let mut client = TcpStream::connect(listen).await.unwrap();
@@ -169,8 +169,8 @@ async fn slow_close_delays_only_the_close() {
     let rest = read_all(&mut client, Duration::from_secs(5)).await;
     assert!(rest.is_empty());
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(380), "{took:?}");
-    assert!(took < Duration::from_millis(2000), "{took:?}");
+    assert!(took >= Duration::from_millis(780), "{took:?}");
+    assert!(took < Duration::from_millis(3000), "{took:?}");
 }
 
 #[tokio::test]
@@ -245,16 +245,16 @@ async fn limit_time_passes_data_then_closes_after_its_time() {
     let chaos = Chaos::start().await;
     let listen = chaos.proxy("db", echo().await).await;
     chaos
-        .toxic("db", r#"{"type":"limit_time","attributes":{"time":400}}"#)
+        .toxic("db", r#"{"type":"limit_time","attributes":{"time":800}}"#)
         .await;
     let started = Instant::now();
     let mut client = TcpStream::connect(listen).await.unwrap();
-    assert!(round_trip(&mut client, 8).await < Duration::from_millis(300));
+    assert!(round_trip(&mut client, 8).await < Duration::from_millis(600));
     let rest = read_all(&mut client, Duration::from_secs(5)).await;
     let took = started.elapsed();
     assert!(rest.is_empty());
-    assert!(took >= Duration::from_millis(380), "{took:?}");
-    assert!(took < Duration::from_millis(2000), "{took:?}");
+    assert!(took >= Duration::from_millis(780), "{took:?}");
+    assert!(took < Duration::from_millis(3000), "{took:?}");
 }
 
 #[tokio::test]
