@@ -118,17 +118,8 @@ impl Collection {
         if self.proxies.contains_key(&input.name) {
             return Err(ApiError::proxy_exists());
         }
-        let mut proxy = Proxy::new(input.name.clone(), input.listen, input.upstream);
-        for (i, body) in input.toxics.unwrap_or_default().into_iter().enumerate() {
-            let toxic = serde_json::from_value::<NewToxic>(body)
-                .map_err(ApiError::bad_body)
-                .and_then(|t| new_toxic(&mut self.next_toxic, &proxy, t))
-                .map_err(|e| ApiError {
-                    message: format!("{} (toxic {})", e.message, i + 1),
-                    status: e.status,
-                })?;
-            proxy.add_toxic(toxic);
-        }
+        let proxy = Proxy::new(input.name.clone(), input.listen, input.upstream);
+        let proxy = self.with_toxics(proxy, input.toxics, "")?;
         for toxic in proxy.toxics() {
             self.expire_later(&input.name, toxic);
         }
@@ -141,6 +132,27 @@ impl Collection {
             return Err(error);
         }
         self.get(&name)
+    }
+
+    /// `proxy` with the toxics of a create body (an extension), all or none; an error
+    /// names the toxic (`toxic 2`, followed by `where`).
+    fn with_toxics(
+        &mut self,
+        mut proxy: Proxy,
+        bodies: Option<Vec<Value>>,
+        place: &str,
+    ) -> Result<Proxy, ApiError> {
+        for (i, body) in bodies.unwrap_or_default().into_iter().enumerate() {
+            let toxic = serde_json::from_value::<NewToxic>(body)
+                .map_err(ApiError::bad_body)
+                .and_then(|t| new_toxic(&mut self.next_toxic, &proxy, t))
+                .map_err(|e| ApiError {
+                    message: format!("{} (toxic {}{place})", e.message, i + 1),
+                    status: e.status,
+                })?;
+            proxy.add_toxic(toxic);
+        }
+        Ok(proxy)
     }
 
     /// `POST|PATCH /proxies/{p}`.
@@ -190,29 +202,22 @@ impl Collection {
         Ok(())
     }
 
-    /// `POST /populate`: every entry is checked (names, upstreams, listen addresses)
-    /// before any is applied; a proxy with the same name, listener and upstream is kept
-    /// as it is, toxics and connections included; one that differs is replaced. On an
-    /// error part way (a listener that cannot be bound), the proxies done so far stay.
+    /// `POST /populate`: every entry is checked (names, upstreams, listen addresses, and
+    /// the toxics an entry may carry, an extension) before any is applied; a proxy with
+    /// the same name, listener and upstream is kept as it is, toxics and connections
+    /// included; one that differs is replaced. On an error part way (a listener that
+    /// cannot be bound), the proxies done so far stay.
     pub async fn populate(&mut self, input: Vec<NewProxy>) -> (Vec<String>, Option<ApiError>) {
-        for (i, entry) in input.iter().enumerate() {
-            if entry.name.is_empty() {
-                return (
-                    Vec::new(),
-                    Some(ApiError::missing_field(format!("name at proxy {}", i + 1))),
-                );
-            }
-            if entry.upstream.is_empty() {
-                let field = format!("upstream at proxy {}", i + 1);
-                return (Vec::new(), Some(ApiError::missing_field(field)));
-            }
-            if let Err(error) = crate::proxy::resolve_listen(&entry.listen).await {
-                return (Vec::new(), Some(error));
+        let mut fresh = Vec::with_capacity(input.len());
+        for (i, entry) in input.into_iter().enumerate() {
+            match self.checked(entry, i + 1).await {
+                Ok(checked) => fresh.push(checked),
+                Err(error) => return (Vec::new(), Some(error)),
             }
         }
-        let mut done = Vec::with_capacity(input.len());
-        for entry in input {
-            match self.add_or_replace(entry).await {
+        let mut done = Vec::with_capacity(fresh.len());
+        for (proxy, enabled) in fresh {
+            match self.add_or_replace(proxy, enabled).await {
                 Ok(name) => done.push(name),
                 Err(error) => return (done, Some(error)),
             }
@@ -220,18 +225,36 @@ impl Collection {
         (done, None)
     }
 
-    async fn add_or_replace(&mut self, entry: NewProxy) -> Result<String, ApiError> {
-        if let Some(existing) = self.proxies.get_mut(&entry.name) {
-            if !existing.differs(&entry.listen, &entry.upstream).await? {
-                return Ok(entry.name);
+    /// One populate entry, checked and built (not started): the proxy and `enabled`.
+    async fn checked(&mut self, entry: NewProxy, n: usize) -> Result<(Proxy, bool), ApiError> {
+        if entry.name.is_empty() {
+            return Err(ApiError::missing_field(format!("name at proxy {n}")));
+        }
+        if entry.upstream.is_empty() {
+            return Err(ApiError::missing_field(format!("upstream at proxy {n}")));
+        }
+        crate::proxy::resolve_listen(&entry.listen).await?;
+        let proxy = Proxy::new(entry.name, entry.listen, entry.upstream);
+        let proxy = self.with_toxics(proxy, entry.toxics, &format!(" of proxy {n}"))?;
+        Ok((proxy, entry.enabled.unwrap_or(true)))
+    }
+
+    /// Keeps an identical proxy as it is; else puts `proxy` in place of any other of
+    /// that name and starts it if `enabled`.
+    async fn add_or_replace(&mut self, proxy: Proxy, enabled: bool) -> Result<String, ApiError> {
+        let name = proxy.name.clone();
+        if let Some(existing) = self.proxies.get_mut(&name) {
+            if !existing.differs(&proxy.listen, &proxy.upstream).await? {
+                return Ok(name);
             }
             existing.stop().await;
-            self.proxies.remove(&entry.name);
+            self.proxies.remove(&name);
         }
-        let name = entry.name.clone();
-        let proxy = Proxy::new(entry.name, entry.listen, entry.upstream);
+        for toxic in proxy.toxics() {
+            self.expire_later(&name, toxic);
+        }
         self.proxies.insert(name.clone(), proxy);
-        if entry.enabled.unwrap_or(true) {
+        if enabled {
             self.start(&name).await?;
         }
         Ok(name)

@@ -416,3 +416,35 @@ async fn a_toxic_with_a_ttl_removes_itself() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn populate_entries_may_carry_toxics_checked_before_anything_is_applied() {
+    let chaos = Chaos::start().await;
+    let upstream = echo().await;
+    let bad = format!(
+        r#"[{{"name":"a","listen":"127.0.0.1:0","upstream":"{upstream}"}},{{"name":"b","listen":"127.0.0.1:0","upstream":"{upstream}","toxics":[{{"type":"teleport"}}]}}]"#
+    );
+    let answer = chaos.call("POST", "/populate", &bad).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        answer.json()["error"],
+        "invalid toxic type (toxic 1 of proxy 2)"
+    );
+    assert_eq!(chaos.call("GET", "/proxies", "").await.body, "{}");
+
+    let good = format!(
+        r#"[{{"name":"a","listen":"127.0.0.1:0","upstream":"{upstream}","toxics":[{{"type":"noop","name":"first"}}]}}]"#
+    );
+    let answer = chaos.call("POST", "/populate", &good).await;
+    assert_eq!(answer.status, 201);
+    let listen = answer.json()["proxies"][0]["listen"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(answer.json()["proxies"][0]["toxics"][0]["name"], "first");
+    // An identical proxy is kept as it is: the toxics of the new entry are not applied.
+    let again =
+        format!(r#"[{{"name":"a","listen":"{listen}","upstream":"{upstream}","toxics":[]}}]"#);
+    let answer = chaos.call("POST", "/populate", &again).await;
+    assert_eq!(answer.json()["proxies"][0]["toxics"][0]["name"], "first");
+}
