@@ -119,6 +119,7 @@ impl Stage {
             (Kind::ResetPeer(t), State::ResetPeer(s)) => t.apply(s, item, ctx),
             (Kind::Slicer(t), _) => t.apply(item, ctx),
             (Kind::LimitData(t), State::LimitData(s)) => t.apply(s, item, ctx),
+            (Kind::DropData(t), _) => t.apply(item, ctx),
             _ => ctx.pass(item),
         }
     }

@@ -308,3 +308,30 @@ async fn a_shared_bandwidth_is_split_between_connections() {
     assert!(took >= Duration::from_millis(430), "{took:?}");
     assert!(took < Duration::from_millis(1500), "{took:?}");
 }
+
+#[tokio::test]
+async fn drop_data_drops_its_share_of_chunks_and_keeps_the_close() {
+    let chaos = Chaos::start().await;
+    let listen = chaos.proxy("db", sender(vec![4u8; 50_000]).await).await;
+    chaos
+        .toxic("db", r#"{"type":"drop_data","attributes":{"percent":100}}"#)
+        .await;
+    let mut client = TcpStream::connect(listen).await.unwrap();
+    let started = Instant::now();
+    let got = read_all(&mut client, Duration::from_secs(5)).await;
+    assert!(got.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the close still passes"
+    );
+    chaos
+        .call(
+            "PATCH",
+            "/proxies/db/toxics/drop_data_downstream",
+            r#"{"attributes":{"percent":0}}"#,
+        )
+        .await;
+    let mut client = TcpStream::connect(listen).await.unwrap();
+    let got = read_all(&mut client, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 50_000);
+}

@@ -6,6 +6,7 @@
 //! and its behaviour on one connection direction ([`crate::chain`] runs them in order).
 
 pub mod bandwidth;
+pub mod drop_data;
 pub mod latency;
 pub mod limit_data;
 pub mod limit_time;
@@ -38,6 +39,8 @@ pub enum Kind {
     LimitData(limit_data::LimitData),
     /// Extension: closes after a time, passing data until then.
     LimitTime(limit_time::LimitTime),
+    /// Extension: drops a share of the chunks.
+    DropData(drop_data::DropData),
     /// Does nothing.
     Noop,
 }
@@ -62,6 +65,7 @@ impl Kind {
             "slicer" => serde_json::from_value(attributes).map(Kind::Slicer),
             "limit_data" => serde_json::from_value(attributes).map(Kind::LimitData),
             "limit_time" => serde_json::from_value(attributes).map(Kind::LimitTime),
+            "drop_data" => serde_json::from_value(attributes).map(Kind::DropData),
             "noop" => Ok(Kind::Noop),
             _ => return None,
         };
@@ -79,6 +83,7 @@ impl Kind {
             Kind::Slicer(_) => "slicer",
             Kind::LimitData(_) => "limit_data",
             Kind::LimitTime(_) => "limit_time",
+            Kind::DropData(_) => "drop_data",
             Kind::Noop => "noop",
         }
     }
@@ -94,6 +99,7 @@ impl Kind {
             Kind::Slicer(a) => serde_json::to_value(a),
             Kind::LimitData(a) => serde_json::to_value(a),
             Kind::LimitTime(a) => serde_json::to_value(a),
+            Kind::DropData(a) => serde_json::to_value(a),
             Kind::Noop => Ok(Value::Object(Map::new())),
         };
         // Plain structs of integers always serialize; an empty object is the safe answer.
@@ -190,6 +196,7 @@ impl Serialize for Attributes<'_> {
             Kind::Slicer(a) => a.serialize(serializer),
             Kind::LimitData(a) => a.serialize(serializer),
             Kind::LimitTime(a) => a.serialize(serializer),
+            Kind::DropData(a) => a.serialize(serializer),
             Kind::Noop => Map::new().serialize(serializer),
         }
     }
