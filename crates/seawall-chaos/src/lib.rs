@@ -2,10 +2,10 @@
 //!
 //! Each proxy listens on its own address and forwards every accepted connection to its
 //! upstream through two chains of toxics, one per direction (`upstream` is client to
-//! server, `downstream` server to client): latency, bandwidth, slow_close, timeout,
-//! reset_peer, slicer, limit_data, noop. An HTTP API with Toxiproxy's routes, JSON and
-//! error messages creates proxies and toxics at run time; docs/chaos.md lists every
-//! behaviour we match and where we differ.
+//! server, `downstream` server to client): Toxiproxy's latency, bandwidth, slow_close,
+//! timeout, reset_peer, slicer, limit_data and noop, and our limit_time and drop_data.
+//! An HTTP API with Toxiproxy's routes, JSON and error messages creates proxies and
+//! toxics at run time; docs/chaos.md lists every behaviour we match and where we differ.
 //!
 //! Layout, from the API down to the bytes:
 //! - `api`: the axum routes; `collection`: the rules for changing proxies and toxics;
