@@ -15,16 +15,17 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::stream::Stream;
-use crate::toxic::{Kind, NewToxic, Toxic, ToxicUpdate};
+use crate::toxic::{Kind, NewToxic, Toxic, ToxicUpdate, nullable};
 
-/// The body of `POST /proxies`, and one entry of `POST /populate`.
+/// The body of `POST /proxies`, and one entry of `POST /populate`; `null` fields are
+/// absent ones.
 #[derive(Deserialize, Debug, Default)]
 pub struct NewProxy {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub listen: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub upstream: String,
     /// Absent means enabled.
     #[serde(default)]

@@ -202,16 +202,17 @@ impl Serialize for Attributes<'_> {
     }
 }
 
-/// The body of `POST /proxies/{p}/toxics`, with Toxiproxy's defaults.
+/// The body of `POST /proxies/{p}/toxics`, with Toxiproxy's defaults. A `null` field is
+/// an absent one, as for Go's decoder (clients send `"name": null`).
 #[derive(Deserialize, Debug)]
 pub struct NewToxic {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub name: String,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "nullable")]
     pub kind: String,
-    #[serde(default = "default_stream")]
+    #[serde(default = "default_stream", deserialize_with = "nullable_stream")]
     pub stream: String,
-    #[serde(default = "default_toxicity")]
+    #[serde(default = "default_toxicity", deserialize_with = "nullable_toxicity")]
     pub toxicity: f32,
     #[serde(default)]
     pub attributes: Value,
@@ -227,6 +228,23 @@ pub struct ToxicUpdate {
     pub toxicity: Option<f32>,
     #[serde(default)]
     pub attributes: Value,
+}
+
+/// A field where `null` means its default.
+pub(crate) fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+fn nullable_stream<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_else(default_stream))
+}
+
+fn nullable_toxicity<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(deserializer)?.unwrap_or_else(default_toxicity))
 }
 
 fn default_stream() -> String {
@@ -284,6 +302,17 @@ mod tests {
             .unwrap();
         let merged = kind.merged(&json!({"jitter": 9})).unwrap();
         assert_eq!(merged.attributes(), json!({"latency": 100, "jitter": 9}));
+    }
+
+    #[test]
+    fn null_fields_take_their_defaults() {
+        let toxic: NewToxic = serde_json::from_str(
+            r#"{"name":null,"type":"noop","stream":null,"toxicity":null,"attributes":null}"#,
+        )
+        .unwrap();
+        assert_eq!(toxic.name, "");
+        assert_eq!(toxic.stream, "downstream");
+        assert_eq!(toxic.toxicity, 1.0);
     }
 
     #[test]
