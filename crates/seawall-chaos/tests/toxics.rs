@@ -335,3 +335,57 @@ async fn drop_data_drops_its_share_of_chunks_and_keeps_the_close() {
     let got = read_all(&mut client, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 50_000);
 }
+
+/// Which of 100 sequential connections a toxicity-0.5 `limit_data` cut, for one seed.
+async fn cut_pattern(seed: u64) -> Vec<bool> {
+    let chaos = Chaos::with_seed(seed).await;
+    let listen = chaos.proxy("db", sender(b"ab".to_vec()).await).await;
+    chaos
+        .toxic(
+            "db",
+            r#"{"type":"limit_data","toxicity":0.5,"attributes":{"bytes":1}}"#,
+        )
+        .await;
+    let mut pattern = Vec::new();
+    for _ in 0..100 {
+        let mut client = TcpStream::connect(listen).await.unwrap();
+        pattern.push(read_all(&mut client, Duration::from_secs(5)).await.len() == 1);
+    }
+    pattern
+}
+
+#[tokio::test]
+async fn the_same_seed_repeats_the_same_draws() {
+    let first = cut_pattern(77).await;
+    assert_eq!(first, cut_pattern(77).await);
+    assert_ne!(first, cut_pattern(78).await, "another seed, other draws");
+}
+
+#[tokio::test]
+async fn many_concurrent_connections_are_delayed_together_not_in_turn() {
+    let chaos = Chaos::start().await;
+    let listen = chaos.proxy("db", echo().await).await;
+    chaos
+        .toxic("db", r#"{"type":"latency","attributes":{"latency":300}}"#)
+        .await;
+    let started = Instant::now();
+    let clients = (0..500).map(|_| {
+        tokio::spawn(async move {
+            let mut client = TcpStream::connect(listen).await.unwrap();
+            round_trip(&mut client, 64).await
+        })
+    });
+    let mut slowest = Duration::ZERO;
+    for client in clients.collect::<Vec<_>>() {
+        let took = client.await.unwrap();
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        slowest = slowest.max(took);
+    }
+    // 500 × 300 ms in turn would be 150 s; together they take about 300 ms.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(slowest < Duration::from_secs(4), "{slowest:?}");
+}
