@@ -156,20 +156,32 @@ impl Collection {
         Ok(proxy)
     }
 
-    /// `POST|PATCH /proxies/{p}`.
+    /// `POST|PATCH /proxies/{p}`. A move to a new listen address binds it before the old
+    /// listener is closed, so that an address that is taken changes nothing.
     pub async fn update(&mut self, name: &str, input: ProxyUpdate) -> Result<&Proxy, ApiError> {
         let proxy = self.get(name)?;
         let listen = input.listen.unwrap_or_else(|| proxy.listen.clone());
         let upstream = input.upstream.unwrap_or_else(|| proxy.upstream.clone());
         let enabled = input.enabled.unwrap_or(proxy.enabled);
         if proxy.differs(&listen, &upstream).await? {
+            let addr = crate::proxy::resolve_listen(&listen).await?;
+            let moved = addr.to_string() != proxy.listen;
+            let restart = proxy.enabled && enabled;
+            // Bound now, while the old listener still runs: an error leaves it running.
+            let listener = match (restart, moved) {
+                (true, true) => Some(crate::proxy::bind(addr)?),
+                _ => None,
+            };
+            let seed = self.rng.u64(..);
+            let metrics = self.metrics.clone();
             let proxy = self.get_mut(name)?;
-            let was_enabled = proxy.enabled;
             proxy.stop().await;
             proxy.listen = listen;
             proxy.upstream = upstream;
-            if was_enabled && enabled {
-                self.start(name).await?;
+            match listener {
+                Some(listener) => proxy.start_on(listener, &metrics, seed)?,
+                None if restart => self.start(name).await?,
+                None => {}
             }
         }
         let proxy = self.get_mut(name)?;

@@ -148,6 +148,17 @@ impl Proxy {
         }
         let addr = resolve_listen(&self.listen).await?;
         let listener = bind(addr)?;
+        self.start_on(listener, metrics, seed)
+    }
+
+    /// Starts accepting on a listener bound beforehand (so that a move to a new address
+    /// that cannot be bound fails before the old listener is closed).
+    pub(crate) fn start_on(
+        &mut self,
+        listener: TcpListener,
+        metrics: &Metrics,
+        seed: u64,
+    ) -> Result<(), ApiError> {
         let bound = listener.local_addr().map_err(ApiError::internal)?;
         self.listen = bound.to_string();
         let stop = CancellationToken::new();
@@ -243,7 +254,7 @@ pub(crate) async fn resolve_listen(listen: &str) -> Result<SocketAddr, ApiError>
 
 /// Binds with `SO_REUSEADDR`, as Go does, so connections left in TIME_WAIT by a proxy
 /// just disabled do not keep its address from being bound again.
-fn bind(addr: SocketAddr) -> Result<TcpListener, ApiError> {
+pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, ApiError> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {

@@ -448,3 +448,29 @@ async fn populate_entries_may_carry_toxics_checked_before_anything_is_applied() 
     let answer = chaos.call("POST", "/populate", &again).await;
     assert_eq!(answer.json()["proxies"][0]["toxics"][0]["name"], "first");
 }
+
+#[tokio::test]
+async fn moving_a_proxy_to_a_taken_address_is_409_and_leaves_it_running() {
+    let chaos = Chaos::start().await;
+    let upstream = echo().await;
+    let listen = chaos.proxy("a", upstream).await;
+    let taken = chaos.proxy("b", upstream).await;
+    let mut live = TcpStream::connect(listen).await.unwrap();
+    round_trip(&mut live, 8).await;
+    let body = format!(r#"{{"listen":"{taken}"}}"#);
+    let answer = chaos.call("PATCH", "/proxies/a", &body).await;
+    assert_eq!(answer.status, 409, "{}", answer.body);
+    let proxy = chaos.call("GET", "/proxies/a", "").await.json();
+    assert_eq!(proxy["listen"], listen.to_string());
+    assert_eq!(proxy["enabled"], true);
+    round_trip(&mut live, 8).await;
+    // A free address works, and the proxy answers there.
+    let answer = chaos
+        .call("PATCH", "/proxies/a", r#"{"listen":"127.0.0.1:0"}"#)
+        .await;
+    assert_eq!(answer.status, 200);
+    let moved: std::net::SocketAddr = answer.json()["listen"].as_str().unwrap().parse().unwrap();
+    assert_ne!(moved, listen);
+    let mut fresh = TcpStream::connect(moved).await.unwrap();
+    round_trip(&mut fresh, 8).await;
+}
