@@ -33,15 +33,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$SEAWALL" chaos --host 127.0.0.1 --port "$CHAOS_PORT" --seed 7 >"$work/chaos.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$CHAOS_PORT/version" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-if ! curl -fsS "http://127.0.0.1:$CHAOS_PORT/version" >/dev/null; then
+server=""
+start_server() {
+  [ -n "$server" ] && return 0
+  "$SEAWALL" chaos --host 127.0.0.1 --port "$CHAOS_PORT" --seed 7 >"$work/chaos.log" 2>&1 &
+  server=$!
+  pids+=("$server")
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$CHAOS_PORT/version" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
   echo "seawall chaos did not start on 127.0.0.1:$CHAOS_PORT:"; cat "$work/chaos.log"; exit 1
-fi
+}
+# run-rust.sh starts a server of its own on the same port.
+stop_server() {
+  [ -z "$server" ] && return 0
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  server=""
+}
 
 python_env() {
   if [ ! -x "$work/venv/bin/python" ]; then
@@ -56,14 +66,17 @@ for suite in "${suites[@]}"; do
   echo "== toxiproxy clients: $suite"
   case "$suite" in
     python)
+      start_server
       python_env
       "$work/venv/bin/python" "$here/python_contract.py" || failed=1
       ;;
     node)
+      start_server
       npm install --silent --no-audit --no-fund --prefix "$work/node" toxiproxy-node-client@4.1.0 >/dev/null
       NODE_PATH="$work/node/node_modules" node --test --test-concurrency=1 "$here/node_contract.mjs" || failed=1
       ;;
     chaostoolkit)
+      start_server
       python_env
       "$work/venv/bin/python" "$here/echo.py" serve "$work/echo.port" &
       pids+=($!)
@@ -76,8 +89,9 @@ for suite in "${suites[@]}"; do
         failed=1; tail -40 "$work/chaostoolkit.log"; }
       ;;
     rust)
+      stop_server
       if [ -f "$here/run-rust.sh" ]; then
-        TOXIPROXY_CLIENTS_WORK="$work" bash "$here/run-rust.sh" || failed=1
+        SEAWALL="$SEAWALL" bash "$here/run-rust.sh" || failed=1
       else
         echo "run-rust.sh missing"; failed=1
       fi
@@ -86,6 +100,8 @@ for suite in "${suites[@]}"; do
   esac
 done
 if [ "$failed" -ne 0 ]; then
-  echo "== toxiproxy clients: FAILED (server log follows)"; tail -50 "$work/chaos.log"; exit 1
+  echo "== toxiproxy clients: FAILED"
+  [ -f "$work/chaos.log" ] && { echo "-- seawall chaos log (last 50 lines)"; tail -50 "$work/chaos.log"; }
+  exit 1
 fi
 echo "== toxiproxy clients: all passed"

@@ -63,20 +63,59 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Drive a chaos API (`seawall chaos` or Toxiproxy): list, inspect, create, toggle and
-    /// delete proxies; add, update and remove toxics.
-    Chaos {
-        #[command(flatten)]
-        client: crate::chaos_client::ClientArgs,
-        #[command(subcommand)]
-        verb: crate::chaos_client::Verb,
-    },
     /// Run the controllable upstream (delays, status codes, slow bodies, hangs, resets).
     Sim {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
     },
+    /// Run a TCP fault proxy that speaks Toxiproxy's HTTP API (Toxiproxy clients work
+    /// unchanged), or drive one: list, inspect, create, toggle, delete, toxic add|update|remove.
+    #[command(
+        after_help = "With no verb, or with `serve`, runs the server; the other verbs are its client \
+                      (server from --url or TOXIPROXY_URL). docs/chaos.md lists the API and every toxic."
+    )]
+    Chaos(ChaosArgs),
+}
+
+/// `seawall chaos` arguments: a verb, or the server's own flags.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ChaosArgs {
+    #[command(subcommand)]
+    pub command: Option<ChaosCommand>,
+    #[command(flatten)]
+    pub serve: ChaosServeArgs,
+    /// Where the client verbs find the server, and how they print.
+    #[command(flatten)]
+    pub client: crate::chaos_client::ClientArgs,
+}
+
+/// `seawall chaos` verbs.
+#[derive(Subcommand, Debug)]
+pub enum ChaosCommand {
+    /// Run the server (what `seawall chaos` alone does).
+    Serve(ChaosServeArgs),
+    /// The client verbs.
+    #[command(flatten)]
+    Client(crate::chaos_client::Verb),
+}
+
+/// `seawall chaos serve` arguments (Toxiproxy's server flags).
+#[derive(Args, Debug, Clone)]
+pub struct ChaosServeArgs {
+    /// Host or address the API listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port the API listens on.
+    #[arg(long, default_value_t = 8474)]
+    pub port: u16,
+    /// A JSON file of proxies (the `POST /populate` body) to create at start.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed for toxicity draws and jitter, to make a run repeatable.
+    #[arg(long, allow_negative_numbers = true)]
+    pub seed: Option<i64>,
 }
 
 /// `seawall config` subcommands.

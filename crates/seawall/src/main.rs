@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{ChaosCommand, Cli, Command, ConfigCommand};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -69,7 +69,11 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => run::run(args, cli.log_format),
         Command::Sim { listen } => run::sim(listen, cli.log_format),
-        Command::Chaos { client, verb } => chaos_client::run(&client, verb),
+        Command::Chaos(args) => match args.command {
+            Some(ChaosCommand::Serve(serve)) => run::chaos(serve, cli.log_format),
+            Some(ChaosCommand::Client(verb)) => chaos_client::run(&args.client, verb),
+            None => run::chaos(args.serve, cli.log_format),
+        },
     }
 }
 

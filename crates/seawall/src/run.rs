@@ -1,4 +1,4 @@
-//! `seawall run` and `seawall sim`: the tokio runtime, logging, signals.
+//! `seawall run`, `seawall sim` and `seawall chaos`: the tokio runtime, logging, signals.
 
 use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
@@ -8,7 +8,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::{
     EXIT_FAILURE, EXIT_INVALID_CONFIG,
-    cli::{LogFormat, RunArgs},
+    cli::{ChaosServeArgs, LogFormat, RunArgs},
 };
 
 fn init_logging(format: LogFormat) {
@@ -252,4 +252,65 @@ pub fn sim(listen: SocketAddr, log_format: LogFormat) -> ExitCode {
             }
         }
     })
+}
+
+/// SIGINT or SIGTERM (for the servers that have nothing to drain).
+async fn stop_signal() {
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// `seawall chaos [serve]`.
+pub fn chaos(args: ChaosServeArgs, log_format: LogFormat) -> ExitCode {
+    init_logging(log_format);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let options = seawall_chaos::Options {
+        seed: args.seed.map(|s| u64::from_ne_bytes(s.to_ne_bytes())),
+    };
+    let code = rt.block_on(async move {
+        let server = seawall_chaos::Server::new(options);
+        if let Some(path) = &args.config {
+            let text = match std::fs::read(path) {
+                Ok(text) => text,
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", path.display());
+                    return ExitCode::from(EXIT_INVALID_CONFIG);
+                }
+            };
+            match server.populate(&text).await {
+                Ok(n) => tracing::info!(proxies = n, config = %path.display(), "Populated proxies from the config file."),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(EXIT_INVALID_CONFIG);
+                }
+            }
+        }
+        let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}:{}: {e}", args.host, args.port);
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(address = %addr, "Chaos API listening.");
+        match server.serve(listener, stop_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: chaos API stopped: {e}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+    });
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
