@@ -58,6 +58,10 @@ pub enum Command {
         #[command(subcommand)]
         verb: crate::chaos_client::Verb,
     },
+    /// Run a resilience drill: open-loop load, faults and toxics at offsets, thresholds;
+    /// writes report.html, report.json and junit.xml.
+    #[command(after_help = crate::drill::AFTER_HELP)]
+    Drill(crate::drill::DrillArgs),
     /// Run the controllable upstream (delays, status codes, slow bodies, hangs, resets).
     Sim {
         /// Address to listen on.
@@ -69,8 +73,12 @@ pub enum Command {
 /// `seawall config` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
-    /// Print the JSON Schema of the config file.
-    Schema,
+    /// Print the JSON Schema of the config file (with --drill: of a drill scenario).
+    Schema {
+        /// The drill scenario's schema instead of the gateway config's.
+        #[arg(long)]
+        drill: bool,
+    },
 }
 
 /// `seawall run` arguments.

@@ -9,6 +9,7 @@
 
 mod chaos_client;
 mod cli;
+mod drill;
 mod run;
 
 use std::{path::Path, process::ExitCode};
@@ -35,8 +36,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files } => check(&files),
         Command::Config {
-            command: ConfigCommand::Schema,
-        } => match serde_json::to_string_pretty(&seawall_config::schema()) {
+            command: ConfigCommand::Schema { drill },
+        } => match serde_json::to_string_pretty(&if drill {
+            seawall_drill::Scenario::schema()
+        } else {
+            seawall_config::schema()
+        }) {
             Ok(text) => match emit(std::io::stdout().lock(), &text) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, cli.log_format),
         Command::Sim { listen } => run::sim(listen, cli.log_format),
         Command::Chaos { client, verb } => chaos_client::run(&client, verb),
+        Command::Drill(args) => drill::run(&args),
     }
 }
 

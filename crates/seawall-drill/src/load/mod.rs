@@ -1,0 +1,243 @@
+//! The open-loop load generator.
+//!
+//! A scheduler takes requests off the [`schedule::Schedule`] as they fall due and hands
+//! each to an idle worker; there are as many workers as the connection cap. When none is
+//! idle the request waits in a bounded backlog: it is sent late (and counted late, its
+//! latency still measured from its due time), or dropped (and counted) when the backlog is
+//! full or the run ends. Nothing due is ever silently skipped, which is what makes a stall
+//! visible (coordinated omission).
+//!
+//! Workers send their [`record::Sample`]s to one collector, which files them by due second
+//! in a shared [`record::Recording`] that the progress line and the report read.
+
+pub mod client;
+pub mod record;
+pub mod schedule;
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
+
+use self::{
+    client::{Prepared, Sender, Target},
+    record::{Outcome, Recording, Sample},
+    schedule::Schedule,
+};
+use crate::scenario::{Load, Protocol};
+
+/// Everything the generator needs, prepared.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The arrival times.
+    pub schedule: Schedule,
+    /// The request mix, prepared, with cumulative weights.
+    pub mix: Vec<(u64, Prepared)>,
+    /// Where to send.
+    pub target: Target,
+    /// Workers (the in-flight cap).
+    pub connections: usize,
+    /// h2c: connections the workers share.
+    pub h2_connections: usize,
+    /// The largest backlog before requests are dropped.
+    pub max_backlog: usize,
+    /// Seed of the mix's random choices.
+    pub seed: u64,
+}
+
+impl Plan {
+    /// The plan of `load` against `target`.
+    pub fn new(load: &Load, target: Target, seed: u64) -> Option<Self> {
+        let mut total = 0;
+        let mut mix = Vec::new();
+        for spec in &load.requests {
+            if spec.weight > 0 {
+                total += u64::from(spec.weight);
+                mix.push((total, Prepared::new(spec, &target.authority)?));
+            }
+        }
+        Some(Self {
+            schedule: Schedule::new(&load.phases),
+            mix,
+            target,
+            connections: load.connections.max(1),
+            h2_connections: load.h2_connections.max(1),
+            max_backlog: load.max_backlog,
+            seed,
+        })
+    }
+}
+
+/// A due request waiting for a worker.
+#[derive(Debug)]
+struct Job {
+    due: Duration,
+    queued: Duration,
+    request: usize,
+}
+
+/// Runs the plan from `start`; stops early when `stop` turns true. Every due request ends
+/// up in `recording`. Returns when all sent requests have finished.
+pub async fn run(
+    plan: Plan,
+    start: Instant,
+    mut stop: watch::Receiver<bool>,
+    recording: Arc<Mutex<Recording>>,
+) {
+    let (samples, collected) = mpsc::unbounded_channel();
+    let collector = tokio::spawn(collect(collected, recording));
+    let (idle_tx, mut idle) = mpsc::unbounded_channel::<usize>();
+    let workers = spawn_workers(&plan, start, idle_tx, samples.clone());
+    let mut rng = fastrand::Rng::with_seed(plan.seed);
+    let total_weight = plan.mix.last().map_or(1, |(w, _)| *w).max(1);
+    let pick = |rng: &mut fastrand::Rng| {
+        let x = rng.u64(0..total_weight);
+        plan.mix.iter().position(|(w, _)| x < *w).unwrap_or(0)
+    };
+    let mut schedule = plan.schedule.clone().peekable();
+    let mut backlog: VecDeque<Job> = VecDeque::new();
+    let drop_job = |job: Job, at: Duration| {
+        let _ = samples.send(Sample {
+            due: job.due,
+            queued: job.queued,
+            sent: None,
+            done: at,
+            outcome: Outcome::Dropped,
+        });
+    };
+    loop {
+        let now = start.elapsed();
+        while let Some(due) = schedule.next_if(|d| *d <= now) {
+            backlog.push_back(Job {
+                due,
+                queued: now,
+                request: pick(&mut rng),
+            });
+            if backlog.len() > plan.max_backlog
+                && let Some(oldest) = backlog.pop_front()
+            {
+                drop_job(oldest, now);
+            }
+        }
+        while !backlog.is_empty() {
+            let Ok(worker) = idle.try_recv() else { break };
+            if let Some(job) = backlog.pop_front()
+                && let Err(job) = hand(&workers, worker, job)
+            {
+                backlog.push_front(job);
+            }
+        }
+        let next_due = schedule.peek().copied();
+        if next_due.is_none() && backlog.is_empty() {
+            break;
+        }
+        // With no more due requests, waiting ones get at most one request timeout.
+        let give_up = plan
+            .schedule
+            .segments()
+            .last()
+            .map_or(Duration::ZERO, |s| s.start + s.length)
+            + plan.target.timeout;
+        if next_due.is_none() && now > give_up {
+            break;
+        }
+        let wake = start + next_due.unwrap_or(give_up);
+        tokio::select! {
+            () = tokio::time::sleep_until(wake) => {}
+            worker = idle.recv(), if !backlog.is_empty() => {
+                if let (Some(w), Some(job)) = (worker, backlog.pop_front())
+                    && let Err(job) = hand(&workers, w, job)
+                {
+                    backlog.push_front(job);
+                }
+            }
+            _ = stop.changed() => {
+                if *stop.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    let now = start.elapsed();
+    for job in backlog.drain(..) {
+        drop_job(job, now);
+    }
+    // Requests never taken off the schedule (a stop) are not counted: they were never due.
+    drop(workers);
+    drop(samples);
+    let _ = collector.await;
+}
+
+/// Gives `job` to idle worker `worker`, or hands it back.
+fn hand(workers: &[mpsc::Sender<Job>], worker: usize, job: Job) -> Result<(), Job> {
+    match workers.get(worker) {
+        Some(w) => w.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+        }),
+        None => Err(job),
+    }
+}
+
+fn spawn_workers(
+    plan: &Plan,
+    start: Instant,
+    idle: mpsc::UnboundedSender<usize>,
+    samples: mpsc::UnboundedSender<Sample>,
+) -> Vec<mpsc::Sender<Job>> {
+    let shared: Vec<_> = (0..plan.h2_connections)
+        .map(|_| Arc::new(tokio::sync::Mutex::new(None)))
+        .collect();
+    let mix: Arc<Vec<Prepared>> = Arc::new(plan.mix.iter().map(|(_, p)| p.clone()).collect());
+    (0..plan.connections)
+        .map(|id| {
+            let (tx, mut rx) = mpsc::channel::<Job>(1);
+            let mut sender = match plan.target.protocol {
+                Protocol::Http1 => Sender::Http1(None),
+                Protocol::H2c => Sender::H2(shared[id % shared.len()].clone()),
+            };
+            let (idle, samples, mix, target) = (
+                idle.clone(),
+                samples.clone(),
+                mix.clone(),
+                plan.target.clone(),
+            );
+            tokio::spawn(async move {
+                while idle.send(id).is_ok() {
+                    let Some(job) = rx.recv().await else { break };
+                    let sent = start.elapsed();
+                    let outcome = match mix.get(job.request) {
+                        Some(r) => sender.send(&target, r).await,
+                        None => Outcome::Failed("request"),
+                    };
+                    let _ = samples.send(Sample {
+                        due: job.due,
+                        queued: job.queued,
+                        sent: Some(sent),
+                        done: start.elapsed(),
+                        outcome,
+                    });
+                }
+            });
+            tx
+        })
+        .collect()
+}
+
+async fn collect(mut samples: mpsc::UnboundedReceiver<Sample>, recording: Arc<Mutex<Recording>>) {
+    let mut batch = Vec::with_capacity(1024);
+    while samples.recv_many(&mut batch, 1024).await > 0 {
+        // One lock per batch: the progress line and the report read it rarely.
+        if let Ok(mut r) = recording.lock() {
+            for s in &batch {
+                r.record(s);
+            }
+        }
+        batch.clear();
+    }
+}
