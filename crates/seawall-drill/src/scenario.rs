@@ -91,7 +91,8 @@ pub struct Load {
     pub timeout: HumanDuration,
     /// Phases, run one after the other.
     pub phases: Vec<Phase>,
-    /// The request mix; each request is picked by weight.
+    /// The request mix; each request is picked by weight (a phase may have its own).
+    #[serde(default)]
     pub requests: Vec<RequestSpec>,
 }
 
@@ -136,6 +137,9 @@ pub struct Phase {
     /// A linear ramp of the arrival rate from `from` to `to` requests per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ramp: Option<Ramp>,
+    /// This phase's own request mix, instead of `load.requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Vec<RequestSpec>>,
 }
 
 /// A linear change of the arrival rate over a phase.

@@ -37,8 +37,10 @@ use crate::scenario::{Load, Protocol};
 pub struct Plan {
     /// The arrival times.
     pub schedule: Schedule,
-    /// The request mix, prepared, with cumulative weights.
-    pub mix: Vec<(u64, Prepared)>,
+    /// Every request of every mix, prepared.
+    pub requests: Vec<Prepared>,
+    /// Per phase: cumulative weights and the index into `requests` they pick.
+    pub mixes: Vec<Vec<(u64, usize)>>,
     /// Where to send.
     pub target: Target,
     /// Workers (the in-flight cap).
@@ -54,17 +56,24 @@ pub struct Plan {
 impl Plan {
     /// The plan of `load` against `target`.
     pub fn new(load: &Load, target: Target, seed: u64) -> Option<Self> {
-        let mut total = 0;
-        let mut mix = Vec::new();
-        for spec in &load.requests {
-            if spec.weight > 0 {
-                total += u64::from(spec.weight);
-                mix.push((total, Prepared::new(spec, &target.authority)?));
+        let mut requests = Vec::new();
+        let mut mixes = Vec::new();
+        for phase in &load.phases {
+            let mut total = 0;
+            let mut mix = Vec::new();
+            for spec in phase.requests.as_deref().unwrap_or(&load.requests) {
+                if spec.weight > 0 {
+                    total += u64::from(spec.weight);
+                    mix.push((total, requests.len()));
+                    requests.push(Prepared::new(spec, &target.authority)?);
+                }
             }
+            mixes.push(mix);
         }
         Some(Self {
             schedule: Schedule::new(&load.phases),
-            mix,
+            requests,
+            mixes,
             target,
             connections: load.connections.max(1),
             h2_connections: load.h2_connections.max(1),
@@ -95,10 +104,11 @@ pub async fn run(
     let (idle_tx, mut idle) = mpsc::unbounded_channel::<usize>();
     let workers = spawn_workers(&plan, start, idle_tx, samples.clone());
     let mut rng = fastrand::Rng::with_seed(plan.seed);
-    let total_weight = plan.mix.last().map_or(1, |(w, _)| *w).max(1);
-    let pick = |rng: &mut fastrand::Rng| {
-        let x = rng.u64(0..total_weight);
-        plan.mix.iter().position(|(w, _)| x < *w).unwrap_or(0)
+    let pick = |rng: &mut fastrand::Rng, phase: usize| {
+        let mix = plan.mixes.get(phase).map_or(&[][..], Vec::as_slice);
+        let total = mix.last().map_or(1, |(w, _)| *w).max(1);
+        let x = rng.u64(0..total);
+        mix.iter().find(|(w, _)| x < *w).map_or(0, |(_, i)| *i)
     };
     let mut schedule = plan.schedule.clone().peekable();
     let mut backlog: VecDeque<Job> = VecDeque::new();
@@ -113,11 +123,11 @@ pub async fn run(
     };
     loop {
         let now = start.elapsed();
-        while let Some(due) = schedule.next_if(|d| *d <= now) {
+        while let Some(arrival) = schedule.next_if(|a| a.due <= now) {
             backlog.push_back(Job {
-                due,
+                due: arrival.due,
                 queued: now,
-                request: pick(&mut rng),
+                request: pick(&mut rng, arrival.phase),
             });
             if backlog.len() > plan.max_backlog
                 && let Some(oldest) = backlog.pop_front()
@@ -133,7 +143,7 @@ pub async fn run(
                 backlog.push_front(job);
             }
         }
-        let next_due = schedule.peek().copied();
+        let next_due = schedule.peek().map(|a| a.due);
         if next_due.is_none() && backlog.is_empty() {
             break;
         }
@@ -193,7 +203,7 @@ fn spawn_workers(
     let shared: Vec<_> = (0..plan.h2_connections)
         .map(|_| Arc::new(tokio::sync::Mutex::new(None)))
         .collect();
-    let mix: Arc<Vec<Prepared>> = Arc::new(plan.mix.iter().map(|(_, p)| p.clone()).collect());
+    let mix: Arc<Vec<Prepared>> = Arc::new(plan.requests.clone());
     (0..plan.connections)
         .map(|id| {
             let (tx, mut rx) = mpsc::channel::<Job>(1);

@@ -94,15 +94,27 @@ impl Schedule {
     }
 }
 
-impl Iterator for Schedule {
-    type Item = Duration;
+/// One arrival: when it is due, and the index of its phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// The offset from the start of the load.
+    pub due: Duration,
+    /// The phase it belongs to.
+    pub phase: usize,
+}
 
-    fn next(&mut self) -> Option<Duration> {
+impl Iterator for Schedule {
+    type Item = Arrival;
+
+    fn next(&mut self) -> Option<Arrival> {
         loop {
             let segment = self.segments.get(self.current)?;
             if let Some(t) = segment.arrival(self.k) {
                 self.k += 1;
-                return Some(segment.start + t);
+                return Some(Arrival {
+                    due: segment.start + t,
+                    phase: self.current,
+                });
             }
             self.current += 1;
             self.k = 0;
@@ -123,12 +135,15 @@ mod tests {
             duration: HumanDuration::from_secs(secs),
             rate,
             ramp: ramp.map(|(from, to)| Ramp { from, to }),
+            requests: None,
         }
     }
 
     #[test]
     fn a_constant_rate_sends_rate_times_length_evenly() {
-        let times: Vec<Duration> = Schedule::new(&[phase(2, Some(100.0), None)]).collect();
+        let times: Vec<Duration> = Schedule::new(&[phase(2, Some(100.0), None)])
+            .map(|a| a.due)
+            .collect();
         assert_eq!(times.len(), 200);
         assert_eq!(times[1], Duration::from_millis(10));
         assert!(times[199] < Duration::from_secs(2));
@@ -136,7 +151,9 @@ mod tests {
 
     #[test]
     fn a_ramp_sends_the_area_under_its_rate_and_speeds_up() {
-        let times: Vec<Duration> = Schedule::new(&[phase(10, None, Some((0.0, 100.0)))]).collect();
+        let times: Vec<Duration> = Schedule::new(&[phase(10, None, Some((0.0, 100.0)))])
+            .map(|a| a.due)
+            .collect();
         // (0 + 100) / 2 * 10 = 500 arrivals, denser at the end.
         assert!((499..=501).contains(&times.len()), "{}", times.len());
         let first_gap = times[1] - times[0];
@@ -150,7 +167,7 @@ mod tests {
             phase(1, Some(10.0), None),
             phase(2, None, Some((100.0, 0.0))),
         ]);
-        let times: Vec<Duration> = s.collect();
+        let times: Vec<Duration> = s.map(|a| a.due).collect();
         assert_eq!(
             times
                 .iter()
@@ -166,7 +183,9 @@ mod tests {
     #[test]
     fn a_zero_rate_phase_sends_nothing_but_keeps_its_time() {
         let times: Vec<Duration> =
-            Schedule::new(&[phase(1, Some(0.0), None), phase(1, Some(2.0), None)]).collect();
+            Schedule::new(&[phase(1, Some(0.0), None), phase(1, Some(2.0), None)])
+                .map(|a| a.due)
+                .collect();
         assert_eq!(
             times,
             vec![Duration::from_secs(1), Duration::from_millis(1500)]

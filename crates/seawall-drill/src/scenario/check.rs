@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::{Scenario, parse::Problem};
+use super::{RequestSpec, Scenario, parse::Problem};
 use crate::{probe::MetricCheck, threshold};
 
 /// Every problem of `scenario`; empty when it can run.
@@ -142,18 +142,34 @@ fn load(s: &Scenario, out: &mut Vec<Problem>) {
             ));
         }
     }
-    if l.requests.is_empty() || l.requests.iter().all(|r| r.weight == 0) {
-        out.push(problem(
-            "load.requests".into(),
-            None,
-            "the request mix is empty (or every weight is 0)",
-            "add `- {path: /}`",
-        ));
+    let empty = |mix: &[RequestSpec]| mix.iter().all(|r| r.weight == 0);
+    for (i, p) in l.phases.iter().enumerate() {
+        if empty(p.requests.as_deref().unwrap_or(&l.requests)) {
+            out.push(problem(
+                format!("load.phases[{i}]"),
+                Some(p.name.clone()),
+                "the phase has no requests to send: `load.requests` (or its own `requests`) is empty or every weight is 0",
+                "add `requests: [{path: /}]` under `load`",
+            ));
+        }
     }
-    for (i, r) in l.requests.iter().enumerate() {
+    let mixes = std::iter::once(("load.requests".to_owned(), &l.requests)).chain(
+        l.phases.iter().enumerate().filter_map(|(i, p)| {
+            p.requests
+                .as_ref()
+                .map(|r| (format!("load.phases[{i}].requests"), r))
+        }),
+    );
+    for (at, mix) in mixes {
+        mix_problems(&at, mix, out);
+    }
+}
+
+fn mix_problems(at: &str, mix: &[RequestSpec], out: &mut Vec<Problem>) {
+    for (i, r) in mix.iter().enumerate() {
         if http::Method::from_bytes(r.method.as_bytes()).is_err() {
             out.push(problem(
-                format!("load.requests[{i}].method"),
+                format!("{at}[{i}].method"),
                 Some(r.method.clone()),
                 "not an HTTP method",
                 "e.g. GET, POST",
@@ -161,7 +177,7 @@ fn load(s: &Scenario, out: &mut Vec<Problem>) {
         }
         if !r.path.starts_with('/') || http::uri::PathAndQuery::try_from(r.path.as_str()).is_err() {
             out.push(problem(
-                format!("load.requests[{i}].path"),
+                format!("{at}[{i}].path"),
                 Some(r.path.clone()),
                 "not a path",
                 "start it with `/`, e.g. /api/items",
@@ -172,7 +188,7 @@ fn load(s: &Scenario, out: &mut Vec<Problem>) {
                 || http::HeaderValue::try_from(v.as_str()).is_err()
             {
                 out.push(problem(
-                    format!("load.requests[{i}].headers.{k}"),
+                    format!("{at}[{i}].headers.{k}"),
                     Some(v.clone()),
                     "not a valid header",
                     "",
