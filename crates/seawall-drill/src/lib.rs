@@ -12,10 +12,18 @@
 //! - Every action taken is undone before [`run::run`] returns, whatever happened.
 //! - A threshold naming something the run did not measure is a scenario error, never a pass.
 
+pub mod action;
+pub mod admin;
+pub mod chaos;
 pub mod control;
+pub mod embedded;
+pub mod events;
 pub mod load;
 pub mod metrics;
 pub mod probe;
+pub mod progress;
+pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod threshold;
 

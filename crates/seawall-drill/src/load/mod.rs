@@ -112,6 +112,8 @@ pub async fn run(
     };
     let mut schedule = plan.schedule.clone().peekable();
     let mut backlog: VecDeque<Job> = VecDeque::new();
+    // A stop sender that went away means nobody can stop the run: stop listening.
+    let mut stoppable = true;
     let drop_job = |job: Job, at: Duration| {
         let _ = samples.send(Sample {
             due: job.due,
@@ -167,9 +169,11 @@ pub async fn run(
                     backlog.push_front(job);
                 }
             }
-            _ = stop.changed() => {
-                if *stop.borrow() {
-                    break;
+            changed = stop.changed(), if stoppable => {
+                match changed {
+                    Ok(()) if *stop.borrow() => break,
+                    Ok(()) => {}
+                    Err(_) => stoppable = false,
                 }
             }
         }

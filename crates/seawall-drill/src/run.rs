@@ -1,0 +1,601 @@
+//! One drill, start to end: resolve the target, check the steady state, run the load with
+//! the actions, pollers and probes beside it, undo every action, check again, evaluate the
+//! thresholds and write the report.
+//!
+//! Exit codes: 0 every threshold passed, 1 one failed (or a `during`/`after` probe), 3 the
+//! scenario names something the run never saw, 4 the target was unreachable or the steady
+//! state failed before the first action.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{sync::watch, time::Instant};
+
+use crate::{
+    action::Actions,
+    admin::Admin,
+    chaos::Chaos,
+    control::Base,
+    embedded::{Embedded, EmbeddedError},
+    events::Timeline,
+    load::{self, Plan, client::Target, record::Recording},
+    metrics::Scrape,
+    probe::{self, ProbeResult, ProbeTargets},
+    progress::Progress,
+    report::{self, Report},
+    scenario::Scenario,
+    threshold::{
+        self,
+        eval::{BreakerSample, Observed, Span, Verdict},
+    },
+};
+
+/// Exit code: every threshold passed.
+pub const EXIT_PASS: u8 = 0;
+/// Exit code: a threshold (or a `during`/`after` probe) failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: the scenario is invalid.
+pub const EXIT_INVALID: u8 = 3;
+/// Exit code: the target is unreachable or not in its steady state before the first action.
+pub const EXIT_UNREACHABLE: u8 = 4;
+
+/// How to run.
+#[derive(Debug)]
+pub struct Options {
+    /// The scenario's folder: `target.embedded` is relative to it.
+    pub base_dir: PathBuf,
+    /// Where the report goes.
+    pub out: PathBuf,
+    /// The progress line.
+    pub progress: Progress,
+    /// Turns true on Ctrl-C: the load stops early and everything is undone.
+    pub stop: watch::Receiver<bool>,
+    /// The version string the report records.
+    pub version: String,
+}
+
+/// How a drill ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The process exit code.
+    pub code: u8,
+    /// A few lines for the terminal.
+    pub summary: String,
+    /// The report folder, when one was written.
+    pub report: Option<PathBuf>,
+}
+
+/// The resolved target.
+struct Resolved {
+    gateway: Base,
+    admin: Option<Admin>,
+    chaos: Option<Chaos>,
+    embedded: Option<Embedded>,
+}
+
+async fn resolve(s: &Scenario, o: &Options) -> Result<Resolved, (u8, String)> {
+    let token = std::env::var(&s.target.admin_token_env)
+        .ok()
+        .filter(|t| !t.is_empty());
+    let parse = |u: &str| Base::parse(u).map_err(|e| (EXIT_INVALID, e.to_string()));
+    let chaos = match &s.target.chaos {
+        Some(u) => Some(Chaos { base: parse(u)? }),
+        None => None,
+    };
+    if let Some(config) = &s.target.embedded {
+        let e = Embedded::start(&o.base_dir.join(config))
+            .await
+            .map_err(|e| match e {
+                EmbeddedError::Config(d) => (EXIT_INVALID, d.to_string()),
+                other => (EXIT_UNREACHABLE, other.to_string()),
+            })?;
+        return Ok(Resolved {
+            gateway: Base::of(e.traffic),
+            admin: e.admin.map(|a| Admin {
+                base: Base::of(a),
+                token: token.clone(),
+            }),
+            chaos,
+            embedded: Some(e),
+        });
+    }
+    let gateway = parse(s.target.gateway.as_deref().unwrap_or_default())?;
+    let admin = match &s.target.admin {
+        Some(u) => Some(Admin {
+            base: parse(u)?,
+            token,
+        }),
+        None => None,
+    };
+    Ok(Resolved {
+        gateway,
+        admin,
+        chaos,
+        embedded: None,
+    })
+}
+
+/// Runs `scenario`.
+pub async fn run(scenario: Scenario, options: Options) -> Outcome {
+    let target = match resolve(&scenario, &options).await {
+        Ok(t) => t,
+        Err((code, message)) => {
+            return Outcome {
+                code,
+                summary: format!("error: {message}"),
+                report: None,
+            };
+        }
+    };
+    let outcome = drill(&scenario, &options, &target).await;
+    if let Some(e) = target.embedded {
+        e.stop(Duration::from_secs(2)).await;
+    }
+    outcome
+}
+
+/// What the pollers saw.
+#[derive(Debug, Default)]
+struct Polled {
+    breakers: Vec<BreakerSample>,
+    scrapes: Vec<(Duration, Scrape)>,
+    probes: Vec<(String, ProbeResult)>,
+}
+
+async fn drill(s: &Scenario, o: &Options, t: &Resolved) -> Outcome {
+    let timeline = Timeline::default();
+    let started_at = std::time::SystemTime::now();
+    let addr = match t.gateway.resolve().await {
+        Ok(a) => a,
+        Err(e) => return unreachable_outcome(format!("cannot resolve {}: {e}", t.gateway)),
+    };
+    if let Err(e) = tokio::net::TcpStream::connect(addr).await {
+        return unreachable_outcome(format!("the gateway at {} is unreachable: {e}", t.gateway));
+    }
+    let targets = ProbeTargets {
+        gateway: t.gateway.clone(),
+        admin: t.admin.as_ref().map(|a| a.base.clone()),
+        token: t.admin.as_ref().and_then(|a| a.token.clone()),
+    };
+    let polled = Arc::new(Mutex::new(Polled::default()));
+    for p in &s.steady_state.before {
+        let r = probe::run(p, &targets).await;
+        let ok = r.ok;
+        lock(&polled).probes.push(("before".into(), r.clone()));
+        if !ok {
+            timeline.push(Duration::ZERO, "probe_failed", &r.name, &r.detail);
+            let message = format!(
+                "steady state failed before the first action: {} ({})",
+                r.name, r.detail
+            );
+            let code = EXIT_UNREACHABLE;
+            let report = write_report(
+                s,
+                o,
+                started_at,
+                &Recording::default(),
+                &timeline,
+                &polled,
+                &[],
+                code,
+                vec![message.clone()],
+            );
+            return Outcome {
+                code,
+                summary: message,
+                report,
+            };
+        }
+    }
+    let Some(plan) = Plan::new(
+        &s.load,
+        Target {
+            addr,
+            authority: t.gateway.authority.clone(),
+            protocol: s.load.protocol,
+            timeout: s.load.timeout.get(),
+        },
+        s.seed,
+    ) else {
+        return Outcome {
+            code: EXIT_INVALID,
+            summary: "error: a request of the mix cannot be built".into(),
+            report: None,
+        };
+    };
+    let total = s.duration();
+    let recording = Arc::new(Mutex::new(Recording::with_seconds(
+        usize::try_from(total.as_secs()).unwrap_or(0) + 1,
+    )));
+    let actions = Arc::new(Actions::new(t.admin.clone(), t.chaos.clone()));
+    let start = Instant::now() + Duration::from_millis(50);
+    let (done_tx, done) = watch::channel(false);
+    let mut background = Vec::new();
+    let action_task = tokio::spawn(run_actions(
+        s.clone(),
+        actions.clone(),
+        timeline.clone(),
+        start,
+        o.stop.clone(),
+    ));
+    if let Some(admin) = t.admin.clone() {
+        background.push(tokio::spawn(poll_breakers(
+            admin.clone(),
+            polled.clone(),
+            timeline.clone(),
+            start,
+            done.clone(),
+        )));
+        background.push(tokio::spawn(poll_metrics(
+            admin.base.clone(),
+            polled.clone(),
+            start,
+            done.clone(),
+        )));
+    }
+    if !s.steady_state.during.is_empty() {
+        background.push(tokio::spawn(poll_probes(
+            s.clone(),
+            targets.clone(),
+            polled.clone(),
+            timeline.clone(),
+            start,
+            done.clone(),
+        )));
+    }
+    let progress = tokio::spawn(
+        o.progress
+            .run(recording.clone(), s.clone(), start, done.clone()),
+    );
+    let mut stop = o.stop.clone();
+    load::run(plan, start, o.stop.clone(), recording.clone()).await;
+    let interrupted = *stop.borrow_and_update();
+    if interrupted {
+        timeline.push(
+            start.elapsed(),
+            "interrupt",
+            "drill",
+            "stopped by a signal; undoing every action",
+        );
+    }
+    let _ = done_tx.send(true);
+    for mut b in background {
+        // Pollers take a last reading and end; the action task may be waiting for an end
+        // the load did not reach, which the undo below covers.
+        if tokio::time::timeout(Duration::from_secs(3), &mut b)
+            .await
+            .is_err()
+        {
+            b.abort();
+        }
+    }
+    action_task.abort();
+    let _ = progress.await;
+    // Undo whatever is still in place, on every path out (the action task may have been
+    // cut off between taking an action and its end).
+    for (undo, result) in actions.undo_all().await {
+        let detail = match &result {
+            Ok(()) => format!("{undo}: done"),
+            Err(e) => format!("{undo}: failed: {e}"),
+        };
+        timeline.push(
+            start.elapsed(),
+            if result.is_ok() {
+                "undo"
+            } else {
+                "undo_failed"
+            },
+            "cleanup",
+            detail,
+        );
+    }
+    let mut failures = Vec::new();
+    for p in &s.steady_state.after {
+        let r = probe::run(p, &targets).await;
+        if !r.ok {
+            failures.push(format!(
+                "steady state after the drill: {} ({})",
+                r.name, r.detail
+            ));
+        }
+        lock(&polled).probes.push(("after".into(), r));
+    }
+    failures.extend(
+        lock(&polled)
+            .probes
+            .iter()
+            .filter(|(w, r)| w == "during" && !r.ok)
+            .take(1)
+            .map(|(_, r)| format!("steady state during the drill: {} ({})", r.name, r.detail)),
+    );
+    let rec = recording.lock().map(|r| r.clone()).unwrap_or_default();
+    let (verdicts, unknown) = evaluate(s, &rec, &polled);
+    let code = if !unknown.is_empty() {
+        EXIT_INVALID
+    } else if interrupted || !failures.is_empty() || verdicts.iter().any(|v| !v.passed) {
+        EXIT_FAILED
+    } else {
+        EXIT_PASS
+    };
+    if interrupted {
+        failures.push("interrupted before the end of the load".to_owned());
+    }
+    failures.extend(unknown.iter().cloned());
+    let report = write_report(
+        s,
+        o,
+        started_at,
+        &rec,
+        &timeline,
+        &polled,
+        &verdicts,
+        code,
+        failures.clone(),
+    );
+    Outcome {
+        code,
+        summary: summary(code, &verdicts, &failures, report.as_ref()),
+        report,
+    }
+}
+
+fn lock<T: Default>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poller that panicked mid-push leaves usable data; keep going with it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn unreachable_outcome(message: String) -> Outcome {
+    Outcome {
+        code: EXIT_UNREACHABLE,
+        summary: format!("error: {message}"),
+        report: None,
+    }
+}
+
+/// The windows of the phases and actions, as planned.
+pub fn windows(s: &Scenario) -> BTreeMap<String, Span> {
+    let total = s.duration();
+    let mut out = BTreeMap::new();
+    let mut at = Duration::ZERO;
+    for p in &s.load.phases {
+        out.insert(
+            p.name.clone(),
+            Span {
+                start: at,
+                end: at + p.duration.get(),
+            },
+        );
+        at += p.duration.get();
+    }
+    for a in &s.actions {
+        let end = a.lasts.map_or(total, |d| (a.at.get() + d.get()).min(total));
+        out.insert(
+            a.name.clone(),
+            Span {
+                start: a.at.get(),
+                end,
+            },
+        );
+    }
+    out
+}
+
+fn evaluate(s: &Scenario, rec: &Recording, polled: &Mutex<Polled>) -> (Vec<Verdict>, Vec<String>) {
+    let windows = windows(s);
+    let p = lock(polled);
+    let observed = Observed {
+        seconds: &rec.seconds,
+        windows: &windows,
+        total: s.duration(),
+        breakers: &p.breakers,
+        scrapes: &p.scrapes,
+    };
+    let mut verdicts = Vec::new();
+    let mut unknown = Vec::new();
+    for text in &s.thresholds {
+        match threshold::parse::parse(text) {
+            Ok(rule) => match threshold::eval::evaluate(text, &rule, &observed) {
+                Ok(v) => verdicts.push(v),
+                Err(e) => unknown.push(format!("threshold `{text}`: {e}")),
+            },
+            Err(e) => unknown.push(format!("threshold `{text}`: {e}")),
+        }
+    }
+    (verdicts, unknown)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_report(
+    s: &Scenario,
+    o: &Options,
+    started_at: std::time::SystemTime,
+    rec: &Recording,
+    timeline: &Timeline,
+    polled: &Mutex<Polled>,
+    verdicts: &[Verdict],
+    code: u8,
+    failures: Vec<String>,
+) -> Option<PathBuf> {
+    let p = lock(polled);
+    let r = Report::build(report::Inputs {
+        scenario: s,
+        version: &o.version,
+        started_at,
+        recording: rec,
+        windows: &windows(s),
+        events: timeline.events(),
+        breakers: &p.breakers,
+        probes: &p.probes,
+        verdicts,
+        exit_code: code,
+        failures,
+    });
+    match report::write(&r, &o.out) {
+        Ok(()) => Some(o.out.clone()),
+        Err(e) => {
+            eprintln!("error: cannot write the report to {}: {e}", o.out.display());
+            None
+        }
+    }
+}
+
+fn summary(
+    code: u8,
+    verdicts: &[Verdict],
+    failures: &[String],
+    report: Option<&PathBuf>,
+) -> String {
+    let mut out = String::new();
+    let word = match code {
+        EXIT_PASS => "PASSED",
+        EXIT_INVALID => "INVALID SCENARIO",
+        _ => "FAILED",
+    };
+    out.push_str(&format!(
+        "drill {word}: {} of {} thresholds passed\n",
+        verdicts.iter().filter(|v| v.passed).count(),
+        verdicts.len()
+    ));
+    for v in verdicts {
+        out.push_str(&format!(
+            "  {} {}  ({})\n",
+            if v.passed { "ok  " } else { "FAIL" },
+            v.threshold,
+            v.shown
+        ));
+    }
+    for f in failures {
+        out.push_str(&format!("  {f}\n"));
+    }
+    if let Some(r) = report {
+        out.push_str(&format!("report: {}", r.join("report.html").display()));
+    }
+    out
+}
+
+async fn run_actions(
+    s: Scenario,
+    actions: Arc<Actions>,
+    timeline: Timeline,
+    start: Instant,
+    mut stop: watch::Receiver<bool>,
+) {
+    let total = s.duration();
+    // Starts and ends, in time order.
+    let mut steps: Vec<(Duration, bool, usize)> = Vec::new();
+    for (i, a) in s.actions.iter().enumerate() {
+        steps.push((a.at.get(), true, i));
+        if a.fault.is_some() || a.toxic.is_some() {
+            steps.push((
+                a.lasts.map_or(total, |d| (a.at.get() + d.get()).min(total)),
+                false,
+                i,
+            ));
+        }
+    }
+    steps.sort_by_key(|(at, is_start, _)| (*at, *is_start));
+    for (at, is_start, i) in steps {
+        tokio::select! {
+            () = tokio::time::sleep_until(start + at) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let a = &s.actions[i];
+        if is_start {
+            match actions.start(a).await {
+                Ok(what) => timeline.push(start.elapsed(), "action_start", &a.name, what),
+                Err(e) => timeline.push(start.elapsed(), "action_error", &a.name, e),
+            }
+        } else {
+            for (undo, r) in actions.end(&a.name).await {
+                let detail = match r {
+                    Ok(()) => undo.to_string(),
+                    Err(e) => format!("{undo}: {e}"),
+                };
+                timeline.push(start.elapsed(), "action_end", &a.name, detail);
+            }
+        }
+    }
+}
+
+async fn poll_breakers(
+    admin: Admin,
+    polled: Arc<Mutex<Polled>>,
+    timeline: Timeline,
+    start: Instant,
+    mut done: watch::Receiver<bool>,
+) {
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = done.wait_for(|d| *d) => return,
+        }
+        let Ok(states) = admin.breakers().await else {
+            continue;
+        };
+        let at = start.elapsed();
+        let mut p = lock(&polled);
+        for (upstream, state) in states {
+            if last.get(&upstream) != Some(&state) {
+                timeline.push(at, "breaker", &upstream, format!("breaker {state}"));
+                last.insert(upstream.clone(), state.clone());
+            }
+            p.breakers.push(BreakerSample {
+                at,
+                upstream,
+                state,
+            });
+        }
+    }
+}
+
+async fn poll_metrics(
+    admin: Base,
+    polled: Arc<Mutex<Polled>>,
+    start: Instant,
+    mut done: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = done.wait_for(|d| *d) => true,
+        };
+        // The last scrape comes after the load, so counters cover its end.
+        if let Ok(s) = probe::scrape(&admin).await {
+            lock(&polled).scrapes.push((start.elapsed(), s));
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+async fn poll_probes(
+    s: Scenario,
+    targets: ProbeTargets,
+    polled: Arc<Mutex<Polled>>,
+    timeline: Timeline,
+    start: Instant,
+    mut done: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(s.steady_state.interval.get());
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = done.wait_for(|d| *d) => return,
+        }
+        for p in &s.steady_state.during {
+            let r = probe::run(p, &targets).await;
+            if !r.ok {
+                timeline.push(start.elapsed(), "probe_failed", &r.name, &r.detail);
+            }
+            lock(&polled).probes.push(("during".into(), r));
+        }
+    }
+}
