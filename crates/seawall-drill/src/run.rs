@@ -209,7 +209,8 @@ async fn drill(s: &Scenario, o: &Options, t: &Resolved) -> Outcome {
     };
     let total = s.duration();
     let recording = Arc::new(Mutex::new(Recording::with_seconds(
-        usize::try_from(total.as_secs()).unwrap_or(0) + 1,
+        // One per started second of the load: a 5 s load has seconds 0 to 4.
+        usize::try_from(total.as_millis().div_ceil(1000)).unwrap_or(0),
     )));
     let actions = Arc::new(Actions::new(t.admin.clone(), t.chaos.clone()));
     let start = Instant::now() + Duration::from_millis(50);
