@@ -19,6 +19,9 @@ pub struct Sample {
 pub struct Scrape {
     /// Every sample, in exposition order.
     pub samples: Vec<Sample>,
+    /// Families declared by `# TYPE` lines: a labelled counter nothing has touched yet has
+    /// no sample, yet it is a known metric whose value is 0.
+    pub families: std::collections::BTreeSet<String>,
 }
 
 impl Scrape {
@@ -30,15 +33,22 @@ impl Scrape {
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
             .filter_map(sample)
             .collect();
-        Self { samples }
+        let families = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        Self { samples, families }
     }
 
     /// The sum over every series of `name` whose labels include `labels`; `None` when no
-    /// series of that name exists (an unknown metric, which a drill must not pass over).
-    /// A name without `_total` also matches its counter series.
+    /// family of that name exists (an unknown metric, which a drill must not pass over),
+    /// 0 for a declared family without a matching series. A name without `_total` also
+    /// matches its counter series.
     pub fn value(&self, name: &str, labels: &BTreeMap<String, String>) -> Option<f64> {
         let total = format!("{name}_total");
-        let mut found = None;
+        let mut found = self.declared(name).then_some(0.0);
         for s in &self.samples {
             if (s.name == name || s.name == total)
                 && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
@@ -49,12 +59,22 @@ impl Scrape {
         found
     }
 
-    /// Whether any series of `name` exists, whatever its labels.
+    /// Whether any series of `name` exists, whatever its labels, or its family is declared.
     pub fn has(&self, name: &str) -> bool {
         let total = format!("{name}_total");
-        self.samples
-            .iter()
-            .any(|s| s.name == name || s.name == total)
+        self.declared(name)
+            || self
+                .samples
+                .iter()
+                .any(|s| s.name == name || s.name == total)
+    }
+
+    /// Whether `# TYPE` declares `name` (OpenMetrics declares counters without `_total`).
+    fn declared(&self, name: &str) -> bool {
+        self.families.contains(name)
+            || name
+                .strip_suffix("_total")
+                .is_some_and(|n| self.families.contains(n))
     }
 }
 
@@ -130,6 +150,16 @@ mod tests {
             Some(11.0)
         );
         assert_eq!(s.value("seawall_up", &BTreeMap::new()), Some(1.0));
+    }
+
+    #[test]
+    fn a_declared_family_without_series_is_zero() {
+        let s = Scrape::parse("# TYPE seawall_retries counter\n# HELP seawall_retries x\n");
+        assert_eq!(
+            s.value("seawall_retries_total", &BTreeMap::new()),
+            Some(0.0)
+        );
+        assert!(s.has("seawall_retries_total"));
     }
 
     #[test]

@@ -212,8 +212,18 @@ fn stat(stat: &Stat, span: Span, o: &Observed<'_>) -> Result<Option<f64>, Unknow
         Stat::Count { of } => Some(secs.iter().map(|s| count(of, s)).sum::<u64>() as f64),
         Stat::Requests => Some(scheduled as f64),
         Stat::Retries => {
+            // The gateway exposes the family only once a route has retried: absent from a
+            // scrape that succeeded means none yet. With no scrape at all it is unknown.
             let labels = BTreeMap::from([("outcome".to_owned(), "attempted".to_owned())]);
-            metric("seawall_retries_total", &labels, span, o)?
+            let seen = o
+                .scrapes
+                .iter()
+                .any(|(_, s)| s.has("seawall_retries_total"));
+            if o.scrapes.is_empty() || seen {
+                metric("seawall_retries_total", &labels, span, o)?
+            } else {
+                Some(0.0)
+            }
         }
         Stat::Metric { name, labels } => metric(name, labels, span, o)?,
     })
