@@ -1,6 +1,7 @@
-//! `seawall drill` interrupted by a real SIGINT: the built binary runs a drill that has put
-//! a fault through a (fake) admin API and added a toxic through a (fake) chaos API; Ctrl-C
-//! stops the load, and before exiting the drill deletes both, then writes its report.
+//! `seawall drill` as a process: exit codes for usage and scenario errors, the scenario's
+//! JSON Schema, and a real SIGINT: the built binary runs a drill that has put a fault
+//! through a (fake) admin API and added a toxic through a (fake) chaos API; Ctrl-C stops the
+//! load, and before exiting the drill deletes both, then writes its report.
 
 mod support;
 
@@ -150,4 +151,45 @@ thresholds: ['p(99) < 1s']
         kinds.contains(&"interrupt") && kinds.contains(&"undo"),
         "{kinds:?}"
     );
+}
+
+fn seawall(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_seawall"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn usage_errors_exit_2_and_invalid_scenarios_exit_3_with_located_diagnostics() {
+    assert_eq!(seawall(&["drill"]).status.code(), Some(2));
+    let dir = support::TempDir::new();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "target: {gateway: 'http://127.0.0.1:1'}\nload:\n  phases: [{name: a, duration: 1s, rate: 5}]\n  requests: [{path: /}]\nthresholds: ['p(99) < 1s during nowhere']\n",
+    )
+    .unwrap();
+    let out = seawall(&["drill", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml:5:"), "{stderr}");
+    assert!(stderr.contains("unknown window `nowhere`"), "{stderr}");
+    // Overrides are checked on a valid scenario.
+    let fixed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(" during nowhere", "");
+    std::fs::write(&path, fixed).unwrap();
+    let out = seawall(&["drill", path.to_str().unwrap(), "--set", "load.connections"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key=value"));
+}
+
+#[test]
+fn the_drill_schema_is_published() {
+    let out = seawall(&["config", "schema", "--drill"]);
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(schema["properties"]["thresholds"].is_object());
+    assert_eq!(schema["additionalProperties"], false);
 }
