@@ -341,12 +341,13 @@ async fn requests_whose_clients_leave_right_after_sending_them_are_each_logged_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_descriptor_limit_below_what_max_connections_needs_is_warned_about_with_the_fix() {
-    // The default listener allows 10 000 connections: 2 descriptors each plus 256 spare.
+    // The default listener allows 10 000 client connections, and the one-endpoint sim pool
+    // 1024 upstream sockets (`max_connections_per_endpoint`), plus 256 spare: 11 280.
     let gw = Launch::default_config().nofile(512).start();
     let warned = gw.wait_for_stderr("File descriptor limit too low", Duration::from_secs(5));
     let stderr = gw.stderr();
     assert!(warned, "{stderr}");
-    for needle in ["20256", "ulimit -n 20256", "LimitNOFILE=20256", "512"] {
+    for needle in ["11280", "ulimit -n 11280", "LimitNOFILE=11280", "512"] {
         assert!(stderr.contains(needle), "no `{needle}` in:\n{stderr}");
     }
     // It still serves: the limit only bounds how many connections fit.
