@@ -120,6 +120,10 @@ impl Actions {
         let mut done = Vec::new();
         for u in mine {
             let r = self.undo(&u).await;
+            if r.is_err() {
+                // Kept for the final undo, which tries again.
+                self.remember(action, u.clone());
+            }
             done.push((u, r));
         }
         done

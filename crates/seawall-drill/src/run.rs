@@ -146,9 +146,17 @@ struct Polled {
     probes: Vec<(String, ProbeResult)>,
 }
 
+/// The pieces of one run that its steps share.
+struct Run<'a> {
+    s: &'a Scenario,
+    o: &'a Options,
+    timeline: Timeline,
+    polled: Arc<Mutex<Polled>>,
+    targets: ProbeTargets,
+    started_at: std::time::SystemTime,
+}
+
 async fn drill(s: &Scenario, o: &Options, t: &Resolved) -> Outcome {
-    let timeline = Timeline::default();
-    let started_at = std::time::SystemTime::now();
     let addr = match t.gateway.resolve().await {
         Ok(a) => a,
         Err(e) => return unreachable_outcome(format!("cannot resolve {}: {e}", t.gateway)),
@@ -156,191 +164,242 @@ async fn drill(s: &Scenario, o: &Options, t: &Resolved) -> Outcome {
     if let Err(e) = tokio::net::TcpStream::connect(addr).await {
         return unreachable_outcome(format!("the gateway at {} is unreachable: {e}", t.gateway));
     }
-    let targets = ProbeTargets {
-        gateway: t.gateway.clone(),
-        admin: t.admin.as_ref().map(|a| a.base.clone()),
-        token: t.admin.as_ref().and_then(|a| a.token.clone()),
-    };
-    let polled = Arc::new(Mutex::new(Polled::default()));
-    for p in &s.steady_state.before {
-        let r = probe::run(p, &targets).await;
-        let ok = r.ok;
-        lock(&polled).probes.push(("before".into(), r.clone()));
-        if !ok {
-            timeline.push(Duration::ZERO, "probe_failed", &r.name, &r.detail);
-            let message = format!(
-                "steady state failed before the first action: {} ({})",
-                r.name, r.detail
-            );
-            let code = EXIT_UNREACHABLE;
-            let report = write_report(
-                s,
-                o,
-                started_at,
-                &Recording::default(),
-                &timeline,
-                &polled,
-                &[],
-                code,
-                vec![message.clone()],
-            );
-            return Outcome {
-                code,
-                summary: message,
-                report,
-            };
-        }
-    }
-    let Some(plan) = Plan::new(
-        &s.load,
-        Target {
-            addr,
-            authority: t.gateway.authority.clone(),
-            protocol: s.load.protocol,
-            timeout: s.load.timeout.get(),
+    let run = Run {
+        s,
+        o,
+        timeline: Timeline::default(),
+        polled: Arc::default(),
+        targets: ProbeTargets {
+            gateway: t.gateway.clone(),
+            admin: t.admin.as_ref().map(|a| a.base.clone()),
+            token: t.admin.as_ref().and_then(|a| a.token.clone()),
         },
-        s.seed,
-    ) else {
+        started_at: std::time::SystemTime::now(),
+    };
+    if let Some(failed) = run.gate().await {
+        return failed;
+    }
+    let target = Target {
+        addr,
+        authority: t.gateway.authority.clone(),
+        protocol: s.load.protocol,
+        timeout: s.load.timeout.get(),
+    };
+    let Some(plan) = Plan::new(&s.load, target, s.seed) else {
         return Outcome {
             code: EXIT_INVALID,
             summary: "error: a request of the mix cannot be built".into(),
             report: None,
         };
     };
-    let total = s.duration();
-    let recording = Arc::new(Mutex::new(Recording::with_seconds(
-        // One per started second of the load: a 5 s load has seconds 0 to 4.
-        usize::try_from(total.as_millis().div_ceil(1000)).unwrap_or(0),
-    )));
     let actions = Arc::new(Actions::new(t.admin.clone(), t.chaos.clone()));
     let start = Instant::now() + Duration::from_millis(50);
-    let (done_tx, done) = watch::channel(false);
-    let mut background = Vec::new();
-    let action_task = tokio::spawn(run_actions(
-        s.clone(),
-        actions.clone(),
-        timeline.clone(),
-        start,
-        o.stop.clone(),
-    ));
-    if let Some(admin) = t.admin.clone() {
-        background.push(tokio::spawn(poll_breakers(
-            admin.clone(),
-            polled.clone(),
-            timeline.clone(),
-            start,
-            done.clone(),
-        )));
-        background.push(tokio::spawn(poll_metrics(
-            admin.base.clone(),
-            polled.clone(),
-            start,
-            done.clone(),
-        )));
+    let (recording, interrupted) = run.load(plan, t, &actions, start).await;
+    run.undo(&actions, start).await;
+    run.conclude(&recording, interrupted).await
+}
+
+impl Run<'_> {
+    /// The `before` probes; on a failure, the aborted outcome (exit 4, no load sent).
+    async fn gate(&self) -> Option<Outcome> {
+        for p in &self.s.steady_state.before {
+            let r = probe::run(p, &self.targets).await;
+            lock(&self.polled).probes.push(("before".into(), r.clone()));
+            if !r.ok {
+                self.timeline
+                    .push(Duration::ZERO, "probe_failed", &r.name, &r.detail);
+                let message = format!(
+                    "steady state failed before the first action: {} ({})",
+                    r.name, r.detail
+                );
+                let code = EXIT_UNREACHABLE;
+                let report =
+                    self.write_report(&Recording::default(), &[], code, vec![message.clone()]);
+                return Some(Outcome {
+                    code,
+                    summary: message,
+                    report,
+                });
+            }
+        }
+        None
     }
-    if !s.steady_state.during.is_empty() {
-        background.push(tokio::spawn(poll_probes(
+
+    /// Runs the load with the actions, pollers, probes and progress line beside it; returns
+    /// the recording and whether a signal cut it short.
+    async fn load(
+        &self,
+        plan: Plan,
+        t: &Resolved,
+        actions: &Arc<Actions>,
+        start: Instant,
+    ) -> (Recording, bool) {
+        let s = self.s;
+        let total = s.duration();
+        let recording = Arc::new(Mutex::new(Recording::with_seconds(
+            // One per started second of the load: a 5 s load has seconds 0 to 4.
+            usize::try_from(total.as_millis().div_ceil(1000)).unwrap_or(0),
+        )));
+        let (done_tx, done) = watch::channel(false);
+        let action_task = tokio::spawn(run_actions(
             s.clone(),
-            targets.clone(),
-            polled.clone(),
-            timeline.clone(),
+            actions.clone(),
+            self.timeline.clone(),
+            start,
+            self.o.stop.clone(),
+        ));
+        let background = self.spawn_pollers(t, start, &done);
+        let progress = tokio::spawn(self.o.progress.run(
+            recording.clone(),
+            s.clone(),
             start,
             done.clone(),
-        )));
+        ));
+        let mut stop = self.o.stop.clone();
+        load::run(plan, start, self.o.stop.clone(), recording.clone()).await;
+        let interrupted = *stop.borrow_and_update();
+        if interrupted {
+            let why = "stopped by a signal; undoing every action";
+            self.timeline
+                .push(start.elapsed(), "interrupt", "drill", why);
+        }
+        let _ = done_tx.send(true);
+        for mut b in background {
+            // Pollers take a last reading and end.
+            if tokio::time::timeout(Duration::from_secs(3), &mut b)
+                .await
+                .is_err()
+            {
+                b.abort();
+            }
+        }
+        // It may be waiting for an end the load did not reach; the undo covers that.
+        action_task.abort();
+        let _ = progress.await;
+        let rec = recording.lock().map(|r| r.clone()).unwrap_or_default();
+        (rec, interrupted)
     }
-    let progress = tokio::spawn(
-        o.progress
-            .run(recording.clone(), s.clone(), start, done.clone()),
-    );
-    let mut stop = o.stop.clone();
-    load::run(plan, start, o.stop.clone(), recording.clone()).await;
-    let interrupted = *stop.borrow_and_update();
-    if interrupted {
-        timeline.push(
-            start.elapsed(),
-            "interrupt",
-            "drill",
-            "stopped by a signal; undoing every action",
-        );
+
+    fn spawn_pollers(
+        &self,
+        t: &Resolved,
+        start: Instant,
+        done: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut background = Vec::new();
+        if let Some(admin) = t.admin.clone() {
+            let base = admin.base.clone();
+            background.push(tokio::spawn(poll_breakers(
+                admin,
+                self.polled.clone(),
+                self.timeline.clone(),
+                start,
+                done.clone(),
+            )));
+            background.push(tokio::spawn(poll_metrics(
+                base,
+                self.polled.clone(),
+                start,
+                done.clone(),
+            )));
+        }
+        if !self.s.steady_state.during.is_empty() {
+            background.push(tokio::spawn(poll_probes(
+                self.s.clone(),
+                self.targets.clone(),
+                self.polled.clone(),
+                self.timeline.clone(),
+                start,
+                done.clone(),
+            )));
+        }
+        background
     }
-    let _ = done_tx.send(true);
-    for mut b in background {
-        // Pollers take a last reading and end; the action task may be waiting for an end
-        // the load did not reach, which the undo below covers.
-        if tokio::time::timeout(Duration::from_secs(3), &mut b)
-            .await
-            .is_err()
-        {
-            b.abort();
+
+    /// Undoes whatever is still in place, on every path out (the action task may have been
+    /// cut off between taking an action and its end).
+    async fn undo(&self, actions: &Actions, start: Instant) {
+        for (undo, result) in actions.undo_all().await {
+            let (kind, detail) = match &result {
+                Ok(()) => ("undo", format!("{undo}: done")),
+                Err(e) => ("undo_failed", format!("{undo}: failed: {e}")),
+            };
+            self.timeline.push(start.elapsed(), kind, "cleanup", detail);
         }
     }
-    action_task.abort();
-    let _ = progress.await;
-    // Undo whatever is still in place, on every path out (the action task may have been
-    // cut off between taking an action and its end).
-    for (undo, result) in actions.undo_all().await {
-        let detail = match &result {
-            Ok(()) => format!("{undo}: done"),
-            Err(e) => format!("{undo}: failed: {e}"),
+
+    /// The `after` probes, the thresholds, the exit code and the report.
+    async fn conclude(&self, rec: &Recording, interrupted: bool) -> Outcome {
+        let mut failures = Vec::new();
+        for p in &self.s.steady_state.after {
+            let r = probe::run(p, &self.targets).await;
+            if !r.ok {
+                failures.push(format!(
+                    "steady state after the drill: {} ({})",
+                    r.name, r.detail
+                ));
+            }
+            lock(&self.polled).probes.push(("after".into(), r));
+        }
+        failures.extend(
+            lock(&self.polled)
+                .probes
+                .iter()
+                .filter(|(w, r)| w == "during" && !r.ok)
+                .take(1)
+                .map(|(_, r)| format!("steady state during the drill: {} ({})", r.name, r.detail)),
+        );
+        let (verdicts, unknown) = evaluate(self.s, rec, &self.polled);
+        let code = if !unknown.is_empty() {
+            EXIT_INVALID
+        } else if interrupted || !failures.is_empty() || verdicts.iter().any(|v| !v.passed) {
+            EXIT_FAILED
+        } else {
+            EXIT_PASS
         };
-        timeline.push(
-            start.elapsed(),
-            if result.is_ok() {
-                "undo"
-            } else {
-                "undo_failed"
-            },
-            "cleanup",
-            detail,
-        );
-    }
-    let mut failures = Vec::new();
-    for p in &s.steady_state.after {
-        let r = probe::run(p, &targets).await;
-        if !r.ok {
-            failures.push(format!(
-                "steady state after the drill: {} ({})",
-                r.name, r.detail
-            ));
+        if interrupted {
+            failures.push("interrupted before the end of the load".to_owned());
         }
-        lock(&polled).probes.push(("after".into(), r));
+        failures.extend(unknown);
+        let report = self.write_report(rec, &verdicts, code, failures.clone());
+        Outcome {
+            code,
+            summary: summary(code, &verdicts, &failures, report.as_ref()),
+            report,
+        }
     }
-    failures.extend(
-        lock(&polled)
-            .probes
-            .iter()
-            .filter(|(w, r)| w == "during" && !r.ok)
-            .take(1)
-            .map(|(_, r)| format!("steady state during the drill: {} ({})", r.name, r.detail)),
-    );
-    let rec = recording.lock().map(|r| r.clone()).unwrap_or_default();
-    let (verdicts, unknown) = evaluate(s, &rec, &polled);
-    let code = if !unknown.is_empty() {
-        EXIT_INVALID
-    } else if interrupted || !failures.is_empty() || verdicts.iter().any(|v| !v.passed) {
-        EXIT_FAILED
-    } else {
-        EXIT_PASS
-    };
-    if interrupted {
-        failures.push("interrupted before the end of the load".to_owned());
-    }
-    failures.extend(unknown.iter().cloned());
-    let report = write_report(
-        s,
-        o,
-        started_at,
-        &rec,
-        &timeline,
-        &polled,
-        &verdicts,
-        code,
-        failures.clone(),
-    );
-    Outcome {
-        code,
-        summary: summary(code, &verdicts, &failures, report.as_ref()),
-        report,
+
+    fn write_report(
+        &self,
+        rec: &Recording,
+        verdicts: &[Verdict],
+        code: u8,
+        failures: Vec<String>,
+    ) -> Option<PathBuf> {
+        let p = lock(&self.polled);
+        let r = Report::build(report::Inputs {
+            scenario: self.s,
+            version: &self.o.version,
+            started_at: self.started_at,
+            recording: rec,
+            windows: &windows(self.s),
+            events: self.timeline.events(),
+            breakers: &p.breakers,
+            probes: &p.probes,
+            verdicts,
+            exit_code: code,
+            failures,
+        });
+        match report::write(&r, &self.o.out) {
+            Ok(()) => Some(self.o.out.clone()),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the report to {}: {e}",
+                    self.o.out.display()
+                );
+                None
+            }
+        }
     }
 }
 
@@ -407,41 +466,6 @@ fn evaluate(s: &Scenario, rec: &Recording, polled: &Mutex<Polled>) -> (Vec<Verdi
         }
     }
     (verdicts, unknown)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_report(
-    s: &Scenario,
-    o: &Options,
-    started_at: std::time::SystemTime,
-    rec: &Recording,
-    timeline: &Timeline,
-    polled: &Mutex<Polled>,
-    verdicts: &[Verdict],
-    code: u8,
-    failures: Vec<String>,
-) -> Option<PathBuf> {
-    let p = lock(polled);
-    let r = Report::build(report::Inputs {
-        scenario: s,
-        version: &o.version,
-        started_at,
-        recording: rec,
-        windows: &windows(s),
-        events: timeline.events(),
-        breakers: &p.breakers,
-        probes: &p.probes,
-        verdicts,
-        exit_code: code,
-        failures,
-    });
-    match report::write(&r, &o.out) {
-        Ok(()) => Some(o.out.clone()),
-        Err(e) => {
-            eprintln!("error: cannot write the report to {}: {e}", o.out.display());
-            None
-        }
-    }
 }
 
 fn summary(

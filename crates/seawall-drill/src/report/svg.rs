@@ -74,6 +74,7 @@ fn frame(out: &mut String, axis: Axis, height: f64, y_max: f64, unit: &str, shad
             bottom - TOP,
             escape(&s.label)
         );
+        window_mark(out, x0, x1);
     }
     for i in 0..=4 {
         let v = y_max * f64::from(i) / 4.0;
@@ -102,6 +103,15 @@ fn frame(out: &mut String, axis: Axis, height: f64, y_max: f64, unit: &str, shad
         );
         t += step;
     }
+}
+
+/// A strip above the plot marking a window, visible even where bars cover the shade.
+fn window_mark(out: &mut String, x0: f64, x1: f64) {
+    let _ = write!(
+        out,
+        "<rect class=\"mark\" x=\"{x0:.1}\" y=\"2\" width=\"{:.1}\" height=\"5\"/>",
+        (x1 - x0).max(1.0)
+    );
 }
 
 fn short(v: f64) -> String {
@@ -272,6 +282,7 @@ pub fn bands(id: &str, axis: Axis, rows: &[BandRow], shades: &[Shade]) -> String
             (x1 - x0).max(1.0),
             bottom - TOP
         );
+        window_mark(&mut out, x0, x1);
     }
     for (i, r) in rows.iter().enumerate() {
         let y = TOP + row_h * i as f64;
