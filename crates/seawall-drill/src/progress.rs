@@ -114,3 +114,48 @@ impl Progress {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_names_the_phase_and_colours_only_when_asked() {
+        let s = crate::scenario::parse::parse(
+            "p.yaml",
+            "target: {gateway: 'http://127.0.0.1:1'}
+load:
+  phases: [{name: warm, duration: 2s, rate: 1}, {name: hot, duration: 2s, rate: 1}]
+  requests: [{path: /}]
+",
+            &[],
+        )
+        .unwrap();
+        let mut rec = Recording::with_seconds(4);
+        rec.seconds[2].statuses.insert(503, 3);
+        rec.seconds[2].scheduled = 3;
+        let rec = Mutex::new(rec);
+        let plain = Progress {
+            tty: false,
+            color: false,
+            quiet: false,
+        };
+        let line = plain.line(&rec, &s, Duration::from_millis(3500));
+        assert!(line.contains("hot") && line.contains("3 errors"), "{line}");
+        assert!(!line.contains('\x1b'), "{line}");
+        let coloured = Progress {
+            color: true,
+            ..plain
+        };
+        assert!(
+            coloured
+                .line(&rec, &s, Duration::from_millis(3500))
+                .contains("\x1b[31m")
+        );
+        assert!(
+            plain
+                .line(&rec, &s, Duration::from_millis(500))
+                .contains("warm")
+        );
+    }
+}

@@ -624,3 +624,33 @@ async fn poll_probes(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_follow_phases_in_order_and_actions_end_at_for_or_the_load() {
+        let s = crate::scenario::parse::parse(
+            "w.yaml",
+            "target: {gateway: 'http://127.0.0.1:1', chaos: 'http://127.0.0.1:2'}
+load:
+  phases: [{name: a, duration: 2s, rate: 1}, {name: b, duration: 3s, rate: 1}]
+  requests: [{path: /}]
+actions:
+  - {name: short, at: 1s, for: 1s, toxic: {proxy: p, type: latency}}
+  - {name: long, at: 4s, for: 10s, toxic: {proxy: p, type: latency}}
+  - {name: open, at: 3s, toxic: {proxy: p, type: latency}}
+",
+            &[],
+        )
+        .unwrap();
+        let w = windows(&s);
+        let span = |n: &str| (w[n].start.as_secs(), w[n].end.as_secs());
+        assert_eq!(span("a"), (0, 2));
+        assert_eq!(span("b"), (2, 5));
+        assert_eq!(span("short"), (1, 2));
+        assert_eq!(span("long"), (4, 5), "clipped to the load");
+        assert_eq!(span("open"), (3, 5));
+    }
+}
