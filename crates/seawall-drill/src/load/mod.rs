@@ -10,12 +10,12 @@
 //! Workers send their [`record::Sample`]s to one collector, which files them by due second
 //! in a shared [`record::Recording`] that the progress line and the report read.
 
+pub mod backlog;
 pub mod client;
 pub mod record;
 pub mod schedule;
 
 use std::{
-    collections::VecDeque,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -26,6 +26,7 @@ use tokio::{
 };
 
 use self::{
+    backlog::{Backlog, Job, Mixes},
     client::{Prepared, Sender, Target},
     record::{Outcome, Recording, Sample},
     schedule::Schedule,
@@ -40,7 +41,7 @@ pub struct Plan {
     /// Every request of every mix, prepared.
     pub requests: Vec<Prepared>,
     /// Per phase: cumulative weights and the index into `requests` they pick.
-    pub mixes: Vec<Vec<(u64, usize)>>,
+    pub mixes: Mixes,
     /// Where to send.
     pub target: Target,
     /// Workers (the in-flight cap).
@@ -73,7 +74,7 @@ impl Plan {
         Some(Self {
             schedule: Schedule::new(&load.phases),
             requests,
-            mixes,
+            mixes: Mixes(mixes),
             target,
             connections: load.connections.max(1),
             h2_connections: load.h2_connections.max(1),
@@ -81,14 +82,6 @@ impl Plan {
             seed,
         })
     }
-}
-
-/// A due request waiting for a worker.
-#[derive(Debug)]
-struct Job {
-    due: Duration,
-    queued: Duration,
-    request: usize,
 }
 
 /// Runs the plan from `start`; stops early when `stop` turns true. Every due request ends
@@ -103,70 +96,32 @@ pub async fn run(
     let collector = tokio::spawn(collect(collected, recording));
     let (idle_tx, mut idle) = mpsc::unbounded_channel::<usize>();
     let workers = spawn_workers(&plan, start, idle_tx, samples.clone());
-    let mut rng = fastrand::Rng::with_seed(plan.seed);
-    let pick = |rng: &mut fastrand::Rng, phase: usize| {
-        let mix = plan.mixes.get(phase).map_or(&[][..], Vec::as_slice);
-        let total = mix.last().map_or(1, |(w, _)| *w).max(1);
-        let x = rng.u64(0..total);
-        mix.iter().find(|(w, _)| x < *w).map_or(0, |(_, i)| *i)
-    };
-    let mut schedule = plan.schedule.clone().peekable();
-    let mut backlog: VecDeque<Job> = VecDeque::new();
+    let mut scheduler = Scheduler::new(&plan, samples.clone());
+    // With no more due requests, waiting ones get at most one request timeout.
+    let give_up = plan
+        .schedule
+        .segments()
+        .last()
+        .map_or(Duration::ZERO, |s| s.start + s.length)
+        + plan.target.timeout;
     // A stop sender that went away means nobody can stop the run: stop listening.
     let mut stoppable = true;
-    let drop_job = |job: Job, at: Duration| {
-        let _ = samples.send(Sample {
-            due: job.due,
-            queued: job.queued,
-            sent: None,
-            done: at,
-            outcome: Outcome::Dropped,
-        });
-    };
     loop {
         let now = start.elapsed();
-        while let Some(arrival) = schedule.next_if(|a| a.due <= now) {
-            backlog.push_back(Job {
-                due: arrival.due,
-                queued: now,
-                request: pick(&mut rng, arrival.phase),
-            });
-            if backlog.len() > plan.max_backlog
-                && let Some(oldest) = backlog.pop_front()
-            {
-                drop_job(oldest, now);
-            }
-        }
-        while !backlog.is_empty() {
+        scheduler.take_due(now);
+        while !scheduler.backlog.is_empty() {
             let Ok(worker) = idle.try_recv() else { break };
-            if let Some(job) = backlog.pop_front()
-                && let Err(job) = hand(&workers, worker, job)
-            {
-                backlog.push_front(job);
-            }
+            scheduler.hand(&workers, worker);
         }
-        let next_due = schedule.peek().map(|a| a.due);
-        if next_due.is_none() && backlog.is_empty() {
+        let next_due = scheduler.next_due();
+        if next_due.is_none() && (scheduler.backlog.is_empty() || now > give_up) {
             break;
         }
-        // With no more due requests, waiting ones get at most one request timeout.
-        let give_up = plan
-            .schedule
-            .segments()
-            .last()
-            .map_or(Duration::ZERO, |s| s.start + s.length)
-            + plan.target.timeout;
-        if next_due.is_none() && now > give_up {
-            break;
-        }
-        let wake = start + next_due.unwrap_or(give_up);
         tokio::select! {
-            () = tokio::time::sleep_until(wake) => {}
-            worker = idle.recv(), if !backlog.is_empty() => {
-                if let (Some(w), Some(job)) = (worker, backlog.pop_front())
-                    && let Err(job) = hand(&workers, w, job)
-                {
-                    backlog.push_front(job);
+            () = tokio::time::sleep_until(start + next_due.unwrap_or(give_up)) => {}
+            worker = idle.recv(), if !scheduler.backlog.is_empty() => {
+                if let Some(w) = worker {
+                    scheduler.hand(&workers, w);
                 }
             }
             changed = stop.changed(), if stoppable => {
@@ -178,14 +133,76 @@ pub async fn run(
             }
         }
     }
-    let now = start.elapsed();
-    for job in backlog.drain(..) {
-        drop_job(job, now);
-    }
     // Requests never taken off the schedule (a stop) are not counted: they were never due.
-    drop(workers);
-    drop(samples);
+    scheduler.drop_all(start.elapsed());
+    drop((workers, scheduler, samples));
     let _ = collector.await;
+}
+
+/// Takes requests off the schedule as they fall due and hands them to idle workers.
+struct Scheduler {
+    schedule: std::iter::Peekable<Schedule>,
+    backlog: Backlog,
+    mixes: Mixes,
+    rng: fastrand::Rng,
+    samples: mpsc::UnboundedSender<Sample>,
+}
+
+impl Scheduler {
+    fn new(plan: &Plan, samples: mpsc::UnboundedSender<Sample>) -> Self {
+        Self {
+            schedule: plan.schedule.clone().peekable(),
+            backlog: Backlog::new(plan.max_backlog),
+            mixes: plan.mixes.clone(),
+            rng: fastrand::Rng::with_seed(plan.seed),
+            samples,
+        }
+    }
+
+    fn next_due(&mut self) -> Option<Duration> {
+        self.schedule.peek().map(|a| a.due)
+    }
+
+    /// Moves every request due by `now` into the backlog (dropping the oldest when full).
+    fn take_due(&mut self, now: Duration) {
+        while let Some(arrival) = self.schedule.next_if(|a| a.due <= now) {
+            let request = self.mixes.pick(arrival.phase, self.rng.u64(..));
+            let job = Job {
+                due: arrival.due,
+                queued: now,
+                request,
+            };
+            if let Some(oldest) = self.backlog.push(job) {
+                self.dropped(oldest, now);
+            }
+        }
+    }
+
+    /// Gives the oldest waiting request to idle worker `worker`.
+    fn hand(&mut self, workers: &[mpsc::Sender<Job>], worker: usize) {
+        if let Some(job) = self.backlog.pop()
+            && let Err(job) = hand(workers, worker, job)
+        {
+            self.backlog.unpop(job);
+        }
+    }
+
+    fn dropped(&self, job: Job, at: Duration) {
+        let _ = self.samples.send(Sample {
+            due: job.due,
+            queued: job.queued,
+            sent: None,
+            done: at,
+            outcome: Outcome::Dropped,
+        });
+    }
+
+    fn drop_all(&mut self, at: Duration) {
+        let jobs: Vec<Job> = self.backlog.drain().collect();
+        for job in jobs {
+            self.dropped(job, at);
+        }
+    }
 }
 
 /// Gives `job` to idle worker `worker`, or hands it back.
