@@ -20,6 +20,7 @@ pub mod embedded;
 pub mod events;
 pub mod load;
 pub mod metrics;
+mod poll;
 pub mod probe;
 pub mod progress;
 pub mod report;

@@ -23,14 +23,14 @@ use crate::{
     embedded::{Embedded, EmbeddedError},
     events::Timeline,
     load::{self, Plan, client::Target, record::Recording},
-    metrics::Scrape,
-    probe::{self, ProbeResult, ProbeTargets},
+    poll::{Polled, lock, poll_breakers, poll_metrics, poll_probes},
+    probe::{self, ProbeTargets},
     progress::Progress,
     report::{self, Report},
     scenario::Scenario,
     threshold::{
         self,
-        eval::{BreakerSample, Observed, Span, Verdict},
+        eval::{Observed, Span, Verdict},
     },
 };
 
@@ -136,14 +136,6 @@ pub async fn run(scenario: Scenario, options: Options) -> Outcome {
         e.stop(Duration::from_secs(2)).await;
     }
     outcome
-}
-
-/// What the pollers saw.
-#[derive(Debug, Default)]
-struct Polled {
-    breakers: Vec<BreakerSample>,
-    scrapes: Vec<(Duration, Scrape)>,
-    probes: Vec<(String, ProbeResult)>,
 }
 
 /// The pieces of one run that its steps share.
@@ -403,11 +395,6 @@ impl Run<'_> {
     }
 }
 
-fn lock<T: Default>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poller that panicked mid-push leaves usable data; keep going with it.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn unreachable_outcome(message: String) -> Outcome {
     Outcome {
         code: EXIT_UNREACHABLE,
@@ -542,85 +529,6 @@ async fn run_actions(
                 };
                 timeline.push(start.elapsed(), "action_end", &a.name, detail);
             }
-        }
-    }
-}
-
-async fn poll_breakers(
-    admin: Admin,
-    polled: Arc<Mutex<Polled>>,
-    timeline: Timeline,
-    start: Instant,
-    mut done: watch::Receiver<bool>,
-) {
-    let mut last: BTreeMap<String, String> = BTreeMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = done.wait_for(|d| *d) => return,
-        }
-        let Ok(states) = admin.breakers().await else {
-            continue;
-        };
-        let at = start.elapsed();
-        let mut p = lock(&polled);
-        for (upstream, state) in states {
-            if last.get(&upstream) != Some(&state) {
-                timeline.push(at, "breaker", &upstream, format!("breaker {state}"));
-                last.insert(upstream.clone(), state.clone());
-            }
-            p.breakers.push(BreakerSample {
-                at,
-                upstream,
-                state,
-            });
-        }
-    }
-}
-
-async fn poll_metrics(
-    admin: Base,
-    polled: Arc<Mutex<Polled>>,
-    start: Instant,
-    mut done: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        let last = tokio::select! {
-            _ = tick.tick() => false,
-            _ = done.wait_for(|d| *d) => true,
-        };
-        // The last scrape comes after the load, so counters cover its end.
-        if let Ok(s) = probe::scrape(&admin).await {
-            lock(&polled).scrapes.push((start.elapsed(), s));
-        }
-        if last {
-            return;
-        }
-    }
-}
-
-async fn poll_probes(
-    s: Scenario,
-    targets: ProbeTargets,
-    polled: Arc<Mutex<Polled>>,
-    timeline: Timeline,
-    start: Instant,
-    mut done: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(s.steady_state.interval.get());
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = done.wait_for(|d| *d) => return,
-        }
-        for p in &s.steady_state.during {
-            let r = probe::run(p, &targets).await;
-            if !r.ok {
-                timeline.push(start.elapsed(), "probe_failed", &r.name, &r.detail);
-            }
-            lock(&polled).probes.push(("during".into(), r));
         }
     }
 }
