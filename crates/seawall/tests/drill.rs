@@ -33,8 +33,18 @@ async fn control_api() -> (std::net::SocketAddr, Calls) {
                     let seen = seen.clone();
                     async move {
                         let line = format!("{} {}", req.method(), req.uri().path());
-                        seen.lock().unwrap().push(line);
-                        let body = match req.uri().path() {
+                        let body = http_body_util::BodyExt::collect(req.into_body())
+                            .await
+                            .unwrap()
+                            .to_bytes();
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        seen.lock().unwrap().push(if body.is_empty() {
+                            line.clone()
+                        } else {
+                            format!("{line} {body}")
+                        });
+                        seen.lock().unwrap().push(line.clone());
+                        let body = match line.split(' ').nth(1).unwrap_or_default() {
                             "/breakers" => {
                                 r#"{"breakers":[{"upstream":"payments","state":"closed"}]}"#
                             }
@@ -101,6 +111,24 @@ thresholds: ['p(99) < 1s']
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!has(&calls, "DELETE /faults/slow"), "undone too early");
+    // The bodies are the runtime fault API's and Toxiproxy's.
+    let bodies = calls.lock().unwrap().clone();
+    let body_of = |prefix: &str| -> serde_json::Value {
+        let line = bodies
+            .iter()
+            .find(|c| c.starts_with(prefix) && c.len() > prefix.len())
+            .unwrap();
+        serde_json::from_str(&line[prefix.len() + 1..]).unwrap()
+    };
+    let fault = body_of("PUT /faults/slow");
+    assert_eq!(fault["route"], "api");
+    assert_eq!(fault["delay"]["fixed"], "1s");
+    let toxic = body_of("POST /proxies/payments/toxics");
+    assert_eq!(toxic["name"], "lag");
+    assert_eq!(toxic["type"], "latency");
+    assert_eq!(toxic["stream"], "downstream");
+    assert_eq!(toxic["toxicity"], 1.0);
+    assert_eq!(toxic["attributes"]["latency"], 500);
     let status = Command::new("kill")
         .arg("-INT")
         .arg(child.id().to_string())
