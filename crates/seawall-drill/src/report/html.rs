@@ -21,7 +21,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 6px;border-bott
 .verdict ul{margin:6px 0 0 18px;padding:0}
 table{border-collapse:collapse;width:100%;font-size:13px}td,th{text-align:left;padding:3px 8px;border-bottom:1px solid #eef0f4;vertical-align:top}
 th{color:#5b6475;font-weight:600}.ok{color:#1e7b1e;font-weight:600}.fail{color:#c01d1d;font-weight:600}
-.chart{display:block;background:#fff}.shade{fill:#f0a500;opacity:.14}.mark{fill:#f0a500;opacity:.8}.grid{stroke:#e8ebf0}.tick{font-size:11px;fill:#6b7385}
+.chart{display:block;background:#fff}.shade{fill:#f0a500;opacity:.14}.mark{fill:#f0a500;opacity:.8}.phase{stroke:#8a93a6;stroke-dasharray:4 3}.phase-label{font-size:10px;fill:#8a93a6}.grid{stroke:#e8ebf0}.tick{font-size:11px;fill:#6b7385}
 .legend{font-size:12px;color:#444;margin:2px 0 10px 64px}.legend span{margin-right:14px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}
 .meta{color:#5b6475;font-size:13px}pre{background:#f6f7f9;padding:10px;overflow:auto;font-size:12px}
 @media print{main{max-width:none}h2{break-after:avoid}.chart{break-inside:avoid}}
@@ -101,16 +101,18 @@ fn charts(out: &mut String, r: &Report) {
     let axis = Axis {
         duration: r.duration.max(1.0),
     };
-    let shades: Vec<Shade> = r
+    // Phases first, so action windows are drawn over their boundaries.
+    let mut shades: Vec<Shade> = r
         .windows
         .iter()
-        .filter(|w| w.kind == "action")
         .map(|w| Shade {
             start: w.start,
             end: w.end,
             label: w.name.clone(),
+            phase: w.kind == "phase",
         })
         .collect();
+    shades.sort_by_key(|s| !s.phase);
     let col = |f: &dyn Fn(&super::Point) -> Option<f64>| r.series.iter().map(f).collect::<Vec<_>>();
     let series = |label: &str, color: &'static str, values: Vec<Option<f64>>| Series {
         label: label.into(),
@@ -119,11 +121,12 @@ fn charts(out: &mut String, r: &Report) {
     };
     let windows: Vec<String> = shades
         .iter()
+        .filter(|s| !s.phase)
         .map(|s| format!("{} {:.0}–{:.0}s", s.label, s.start, s.end))
         .collect();
     let _ = write!(
         out,
-        "<h2>Timeline</h2><div class=\"meta\">Shaded: {}. Latency runs from each request's due time (coordinated omission corrected).</div>",
+        "<h2>Timeline</h2><div class=\"meta\">Shaded: {}; dashed lines are phase boundaries. Latency runs from each request's due time (coordinated omission corrected).</div>",
         if windows.is_empty() {
             "no action windows".to_owned()
         } else {

@@ -24,6 +24,38 @@ pub struct Shade {
     pub end: f64,
     /// Its label.
     pub label: String,
+    /// A phase: drawn as a dashed boundary with its name, not shaded (phases tile the
+    /// whole run, so shading them would shade everything).
+    pub phase: bool,
+}
+
+/// Draws one window behind the data.
+fn draw_shade(out: &mut String, axis: Axis, s: &Shade, bottom: f64) {
+    let (x0, x1) = (axis.x(s.start), axis.x(s.end));
+    if s.phase {
+        if s.start > 0.0 {
+            let _ = write!(
+                out,
+                "<line class=\"phase\" x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{TOP}\" y2=\"{bottom:.1}\"/>"
+            );
+        }
+        let _ = write!(
+            out,
+            "<text class=\"phase-label\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            x0 + 3.0,
+            TOP + 9.0,
+            escape(&s.label)
+        );
+        return;
+    }
+    let _ = write!(
+        out,
+        "<rect class=\"shade\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}</title></rect>",
+        (x1 - x0).max(1.0),
+        bottom - TOP,
+        escape(&s.label)
+    );
+    window_mark(out, x0, x1);
 }
 
 /// One named series.
@@ -66,15 +98,7 @@ fn nice_max(v: f64) -> f64 {
 fn frame(out: &mut String, axis: Axis, height: f64, y_max: f64, unit: &str, shades: &[Shade]) {
     let bottom = height - BOTTOM;
     for s in shades {
-        let (x0, x1) = (axis.x(s.start), axis.x(s.end));
-        let _ = write!(
-            out,
-            "<rect class=\"shade\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}</title></rect>",
-            (x1 - x0).max(1.0),
-            bottom - TOP,
-            escape(&s.label)
-        );
-        window_mark(out, x0, x1);
+        draw_shade(out, axis, s, bottom);
     }
     for i in 0..=4 {
         let v = y_max * f64::from(i) / 4.0;
@@ -275,14 +299,7 @@ pub fn bands(id: &str, axis: Axis, rows: &[BandRow], shades: &[Shade]) -> String
     open(&mut out, id, height, points);
     let bottom = height - BOTTOM;
     for s in shades {
-        let (x0, x1) = (axis.x(s.start), axis.x(s.end));
-        let _ = write!(
-            out,
-            "<rect class=\"shade\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"/>",
-            (x1 - x0).max(1.0),
-            bottom - TOP
-        );
-        window_mark(&mut out, x0, x1);
+        draw_shade(&mut out, axis, s, bottom);
     }
     for (i, r) in rows.iter().enumerate() {
         let y = TOP + row_h * i as f64;
