@@ -2,7 +2,8 @@
 //! the actions, pollers and probes beside it, undo every action, check again, evaluate the
 //! thresholds and write the report.
 //!
-//! Exit codes: 0 every threshold passed, 1 one failed (or a `during`/`after` probe), 3 the
+//! Exit codes: 0 every threshold passed, 1 one failed (or a `during`/`after` probe, an
+//! action or an undo), 3 the
 //! scenario names something the run never saw, 4 the target was unreachable or the steady
 //! state failed before the first action.
 
@@ -340,6 +341,15 @@ impl Run<'_> {
                 .filter(|(w, r)| w == "during" && !r.ok)
                 .take(1)
                 .map(|(_, r)| format!("steady state during the drill: {} ({})", r.name, r.detail)),
+        );
+        // An action that did not take effect makes every threshold about its window
+        // meaningless, and an undo that failed leaves the system changed: both fail the drill.
+        failures.extend(
+            self.timeline
+                .events()
+                .iter()
+                .filter(|e| e.kind == "action_error" || e.kind == "undo_failed")
+                .map(|e| format!("{} `{}`: {}", e.kind.replace('_', " "), e.name, e.detail)),
         );
         let (verdicts, unknown) = evaluate(self.s, rec, &self.polled);
         let code = if !unknown.is_empty() {

@@ -189,3 +189,34 @@ thresholds: ['ratio(status == 200) == 1', 'errors == 0']
     assert!(sim.stats().connections_accepted <= 3, "{:?}", sim.stats());
     assert_eq!(report(&out)["totals"]["scheduled"].as_u64(), Some(200));
 }
+
+/// An action the target refused (here: a fault put to an admin API that has no `/faults`)
+/// must not let the thresholds pass as if it had taken effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_that_fails_fails_the_drill() {
+    let sim = sim().await;
+    let out = out_dir("action-error");
+    let yaml = format!(
+        "target: {{gateway: 'http://{0}', admin: 'http://{0}'}}
+load:
+  phases: [{{name: steady, duration: 1s, rate: 20}}]
+  requests: [{{path: /}}]
+actions:
+  - {{name: slow, at: 100ms, fault: {{spec: {{route: api, delay: {{fixed: 1s}}}}}}}}
+thresholds: ['p(99) < 1s']
+",
+        sim.local_addr()
+    );
+    let outcome = drill(&yaml, &out).await;
+    assert_eq!(outcome.code, 1, "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains("action error `slow`"),
+        "{}",
+        outcome.summary
+    );
+    let r = report(&out);
+    assert_eq!(
+        r["thresholds"][0]["passed"], true,
+        "the threshold itself held"
+    );
+}
