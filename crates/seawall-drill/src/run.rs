@@ -3,9 +3,8 @@
 //! thresholds and write the report.
 //!
 //! Exit codes: 0 every threshold passed, 1 one failed (or a `during`/`after` probe, an
-//! action or an undo), 3 the
-//! scenario names something the run never saw, 4 the target was unreachable or the steady
-//! state failed before the first action.
+//! action or an undo), 3 the scenario names something the run never saw, 4 the target was
+//! unreachable or the steady state failed before the first action.
 
 use std::{
     collections::BTreeMap,
