@@ -244,6 +244,11 @@ fn metric(
         };
         return Err(Unknown(format!("unknown metric `{name}`: {why}")));
     }
+    if let Some(label) = unknown_label(name, labels, o) {
+        return Err(Unknown(format!(
+            "unknown label `{label}` of metric `{name}`: no series of it has that label"
+        )));
+    }
     let at = |t: Duration| {
         o.scrapes
             .iter()
@@ -263,6 +268,29 @@ fn metric(
     } else {
         Ok(end)
     }
+}
+
+/// A label name that no series of `name` carries (a typo would otherwise read as 0). A
+/// family seen without any series says nothing about its labels, so it passes.
+fn unknown_label<'a>(
+    name: &str,
+    labels: &'a BTreeMap<String, String>,
+    o: &Observed<'_>,
+) -> Option<&'a str> {
+    let total = format!("{name}_total");
+    let series: Vec<_> = o
+        .scrapes
+        .iter()
+        .flat_map(|(_, s)| &s.samples)
+        .filter(|x| x.name == name || x.name == total)
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    labels
+        .keys()
+        .find(|k| !series.iter().any(|x| x.labels.contains_key(*k)))
+        .map(String::as_str)
 }
 
 fn breaker(

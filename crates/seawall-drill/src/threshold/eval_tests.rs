@@ -130,8 +130,24 @@ fn an_unknown_breaker_or_metric_is_an_error_not_a_pass() {
     let e = check("breaker(nope) == open within 2s of fault start", &[], &[]).unwrap_err();
     assert!(e.0.contains("unknown breaker `nope`"), "{e}");
     let scrape = Scrape::parse("seawall_retries_total{outcome=\"attempted\"} 1\n");
-    let e = check("metric(seawall_nope) < 1", &[], &[(Duration::ZERO, scrape)]).unwrap_err();
+    let scrapes = [(Duration::ZERO, scrape)];
+    let e = check("metric(seawall_nope) < 1", &[], &scrapes).unwrap_err();
     assert!(e.0.contains("unknown metric"), "{e}");
+    let e = check(
+        "metric(seawall_retries_total{outcom=\"attempted\"}) < 1",
+        &[],
+        &scrapes,
+    )
+    .unwrap_err();
+    assert!(e.0.contains("unknown label `outcom`"), "{e}");
+    // An unseen label value is a real 0 (a counter series appears at its first increment).
+    let v = check(
+        "metric(seawall_retries_total{outcome=\"budget_exhausted\"}) < 1",
+        &[],
+        &scrapes,
+    )
+    .unwrap();
+    assert!(v.passed);
 }
 
 #[test]
