@@ -63,6 +63,10 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run a resilience drill: open-loop load, faults and toxics at offsets, thresholds;
+    /// writes report.html, report.json and junit.xml.
+    #[command(after_help = crate::drill::AFTER_HELP)]
+    Drill(crate::drill::DrillArgs),
     /// Run the controllable upstream (delays, status codes, slow bodies, hangs, resets).
     Sim {
         /// Address to listen on.
@@ -121,8 +125,12 @@ pub struct ChaosServeArgs {
 /// `seawall config` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
-    /// Print the JSON Schema of the config file.
-    Schema,
+    /// Print the JSON Schema of the config file (with --drill: of a drill scenario).
+    Schema {
+        /// The drill scenario's schema instead of the gateway config's.
+        #[arg(long)]
+        drill: bool,
+    },
 }
 
 /// `seawall run` arguments.

@@ -11,6 +11,7 @@
 mod chaos_client;
 mod check;
 mod cli;
+mod drill;
 mod run;
 
 use std::process::ExitCode;
@@ -47,8 +48,12 @@ fn main() -> ExitCode {
             format,
         }),
         Command::Config {
-            command: ConfigCommand::Schema,
-        } => match serde_json::to_string_pretty(&seawall_config::schema()) {
+            command: ConfigCommand::Schema { drill },
+        } => match serde_json::to_string_pretty(&if drill {
+            seawall_drill::Scenario::schema()
+        } else {
+            seawall_config::schema()
+        }) {
             Ok(text) => match emit(std::io::stdout().lock(), &text) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
             Some(ChaosCommand::Client(verb)) => chaos_client::run(&args.client, verb),
             None => run::chaos(args.serve, cli.log_format),
         },
+        Command::Drill(args) => drill::run(&args),
     }
 }
 
