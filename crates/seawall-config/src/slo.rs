@@ -141,7 +141,10 @@ mod tests {
         let o: Objective = "99.9%".parse().unwrap();
         assert_eq!(o.percent_parts(), (999, 1));
         assert_eq!(o.to_string(), "99.9%");
-        assert_eq!("99.950%".parse::<Objective>().unwrap().to_string(), "99.950%");
+        assert_eq!(
+            "99.950%".parse::<Objective>().unwrap().to_string(),
+            "99.950%"
+        );
         assert_eq!("95%".parse::<Objective>().unwrap().percent_parts(), (95, 0));
         assert!("99.9%".parse::<Objective>().unwrap().is_attainable());
         assert!(!"100%".parse::<Objective>().unwrap().is_attainable());
@@ -151,7 +154,16 @@ mod tests {
 
     #[test]
     fn non_percentages_are_refused_with_an_example() {
-        for bad in ["99.9", "0.999", "%", "-1%", "99.9999999%", "9999%", "abc%", "1e2%"] {
+        for bad in [
+            "99.9",
+            "0.999",
+            "%",
+            "-1%",
+            "99.9999999%",
+            "9999%",
+            "abc%",
+            "1e2%",
+        ] {
             let e = bad.parse::<Objective>().unwrap_err();
             assert!(e.contains("\"99.9%\""), "{bad}: {e}");
         }

@@ -63,9 +63,15 @@ fn hundred_and_zero_percent_are_refused_with_a_hint() {
     let a = find(&d, &format!("{SLO}.availability"));
     assert_eq!(a.line, 8, "{d}");
     assert!(a.message.contains("strictly between 0% and 100%"), "{d}");
-    assert!(a.hint.as_deref().unwrap().contains("no error budget"), "{d}");
+    assert!(
+        a.hint.as_deref().unwrap().contains("no error budget"),
+        "{d}"
+    );
     let l = find(&d, &format!("{SLO}.latency.objective"));
-    assert!(l.hint.as_deref().unwrap().contains("promises nothing"), "{d}");
+    assert!(
+        l.hint.as_deref().unwrap().contains("promises nothing"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -90,7 +96,10 @@ fn a_latency_threshold_must_be_positive_and_a_bucket_bound() {
     assert!(t.message.contains("not a bucket bound"), "{d}");
     let hint = t.hint.as_deref().unwrap();
     assert!(hint.contains("250ms or 500ms"), "{hint}");
-    assert!(hint.contains("add 0.3 to `metrics.request_duration_buckets`"), "{hint}");
+    assert!(
+        hint.contains("add 0.3 to `metrics.request_duration_buckets`"),
+        "{hint}"
+    );
 }
 
 #[test]

@@ -42,7 +42,12 @@ impl Found {
         }
         if slo.availability.is_none() && slo.latency.is_none() {
             let hint = "set `availability: \"99.9%\"` or `latency: {objective: \"99%\", threshold: 250ms}`, or remove `slo`";
-            self.push(path.into(), None, "slo sets no objective", Some(hint.into()));
+            self.push(
+                path.into(),
+                None,
+                "slo sets no objective",
+                Some(hint.into()),
+            );
         }
     }
 
