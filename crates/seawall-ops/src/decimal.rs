@@ -36,18 +36,24 @@ impl Decimal {
         Self::new(whole.saturating_sub(u128::from(digits)), scale + 2)
     }
 
-    /// The exact product.
-    pub fn mul(self, other: Self) -> Self {
-        Self::new(
-            self.mantissa.saturating_mul(other.mantissa),
-            self.scale + other.scale,
-        )
-    }
-
     /// The value as a float, for tests and comparisons only; printing never goes through it.
     pub fn to_f64(self) -> f64 {
         // Precision loss is irrelevant here: the exact value is what gets printed.
         self.mantissa as f64 / 10f64.powi(self.scale as i32)
+    }
+}
+
+impl std::ops::Mul for Decimal {
+    type Output = Self;
+
+    /// The exact product (saturating: no threshold comes near `u128`).
+    // Multiplying `a / 10^m` by `b / 10^n` adds the scales: the `+` is the arithmetic.
+    #[allow(clippy::suspicious_arithmetic_impl)]
+    fn mul(self, other: Self) -> Self {
+        Self::new(
+            self.mantissa.saturating_mul(other.mantissa),
+            self.scale + other.scale,
+        )
     }
 }
 
@@ -79,11 +85,11 @@ mod tests {
     fn budgets_and_burn_thresholds_print_exactly() {
         let b = Decimal::budget(objective("99.9%"));
         assert_eq!(b.to_string(), "0.001");
-        assert_eq!(Decimal::new(144, 1).mul(b).to_string(), "0.0144");
-        assert_eq!(Decimal::int(6).mul(b).to_string(), "0.006");
-        assert_eq!(Decimal::int(1).mul(b).to_string(), "0.001");
+        assert_eq!((Decimal::new(144, 1) * b).to_string(), "0.0144");
+        assert_eq!((Decimal::int(6) * b).to_string(), "0.006");
+        assert_eq!((Decimal::int(1) * b).to_string(), "0.001");
         let b = Decimal::budget(objective("99.95%"));
-        assert_eq!(Decimal::new(144, 1).mul(b).to_string(), "0.0072");
+        assert_eq!((Decimal::new(144, 1) * b).to_string(), "0.0072");
         assert_eq!(Decimal::budget(objective("99%")).to_string(), "0.01");
         assert_eq!(Decimal::budget(objective("95.5%")).to_string(), "0.045");
         assert_eq!(Decimal::ratio(objective("99.9%")).to_string(), "0.999");

@@ -25,9 +25,9 @@ pub fn selector(metric: &str, matchers: &[String]) -> String {
 /// A whole number of minutes in the largest unit that divides it: `30d`, `6h`, `5m`.
 pub fn duration(d: Duration) -> String {
     let minutes = (d.as_secs() / 60).max(1);
-    if minutes % (24 * 60) == 0 {
+    if minutes.is_multiple_of(24 * 60) {
         format!("{}d", minutes / (24 * 60))
-    } else if minutes % 60 == 0 {
+    } else if minutes.is_multiple_of(60) {
         format!("{}h", minutes / 60)
     } else {
         format!("{minutes}m")

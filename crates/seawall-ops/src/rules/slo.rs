@@ -158,7 +158,7 @@ fn record(route: &str, sli: Sli, window: Duration, bad: &Bad) -> Rule {
 }
 
 fn alert(route: &str, sli: Sli, objective: Objective, w: &crate::windows::BurnWindow) -> Rule {
-    let threshold = w.factor.mul(Decimal::budget(objective));
+    let threshold = w.factor * Decimal::budget(objective);
     let r = eq("route", route);
     let expr = format!(
         "{}{{{r}}} > {threshold}\nand\n{}{{{r}}} > {threshold}",
