@@ -9,7 +9,6 @@ use seawall_ops::{
     catalogue::{family_of, metric_names},
     dashboard, rules,
 };
-use serde_json::Value;
 
 fn config(slo: &str) -> seawall_config::Config {
     let text = format!(
