@@ -366,7 +366,7 @@ fn errors(config: &Config) -> Vec<Panel> {
             ratio,
         ),
         panel(
-            "Availability error budget left",
+            "Error budget left",
             "percentunit",
             vec![t(
                 "seawall:slo_error_budget_remaining:ratio{route=~\"$route\"}".to_owned(),

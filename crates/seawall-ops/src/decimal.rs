@@ -35,12 +35,6 @@ impl Decimal {
         let whole = 10u128.pow(scale + 2);
         Self::new(whole.saturating_sub(u128::from(digits)), scale + 2)
     }
-
-    /// The value as a float, for tests and comparisons only; printing never goes through it.
-    pub fn to_f64(self) -> f64 {
-        // Precision loss is irrelevant here: the exact value is what gets printed.
-        self.mantissa as f64 / 10f64.powi(self.scale as i32)
-    }
 }
 
 impl std::ops::Mul for Decimal {

@@ -9,6 +9,7 @@
 //!   of three standard deviations of its trailing day (plus the noise's amplitude, so no
 //!   minute of it falls back under the band) fires the baseline alert after its `for:`, not
 //!   before; the nightly slow hour, also slow yesterday and last week, does not.
+//! - A breaker open for 5 minutes pages; one open for 4 does not yet.
 
 mod support;
 
@@ -238,6 +239,53 @@ fn baseline_tests() -> Vec<Value> {
     })]
 }
 
+/// A breaker that opens and stays open: `SeawallBreakerOpen` waits out its 5 minutes.
+fn breaker_tests() -> Vec<Value> {
+    let name = "SeawallBreakerOpen";
+    vec![json!({
+        "interval": "1m",
+        "input_series": [
+            series("seawall_breaker_state", "upstream=\"backend\"", "0x10 1x20".to_owned()),
+        ],
+        "alert_rule_test": [
+            no_alert(10, name),
+            no_alert(10 + 4, name),
+            {
+                "eval_time": "20m",
+                "alertname": name,
+                "exp_alerts": [{
+                    "exp_labels": {"upstream": "backend", "severity": "page"},
+                    "exp_annotations": breaker_annotations(),
+                }],
+            },
+        ],
+    })]
+}
+
+fn breaker_annotations() -> Value {
+    let groups = rules::groups(&config());
+    let found = groups
+        .iter()
+        .flat_map(|g| g.rules.iter())
+        .find_map(|r| match r {
+            Rule::Alert {
+                alert, annotations, ..
+            } if alert == "SeawallBreakerOpen" => Some(annotations.clone()),
+            _ => None,
+        });
+    let map: serde_json::Map<String, Value> = found
+        .expect("the breaker alert")
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                Value::String(v.replace("{{ $labels.upstream }}", "backend")),
+            )
+        })
+        .collect();
+    Value::Object(map)
+}
+
 fn run(promtool: &std::path::Path, args: &[&str], dir: &std::path::Path) {
     let out = Command::new(promtool)
         .args(args)
@@ -253,7 +301,7 @@ fn run(promtool: &std::path::Path, args: &[&str], dir: &std::path::Path) {
 }
 
 #[test]
-fn promtool_accepts_the_rules_and_proves_the_burn_rate_and_baseline_alerts() {
+fn promtool_accepts_the_rules_and_proves_the_burn_rate_baseline_and_breaker_alerts() {
     let Some(promtool) = tool("promtool") else {
         return;
     };
@@ -262,6 +310,7 @@ fn promtool_accepts_the_rules_and_proves_the_burn_rate_and_baseline_alerts() {
     run(&promtool, &["check", "rules", "rules.yml"], dir.path());
     let mut tests = availability_tests();
     tests.extend(baseline_tests());
+    tests.extend(breaker_tests());
     let file = json!({
         "rule_files": ["rules.yml"],
         "evaluation_interval": "5m",
