@@ -101,10 +101,11 @@ pub fn groups(route: &str, slo: &SloConfig, buckets: &[f64]) -> [Group; 2] {
     ]
 }
 
-/// What counts as a bad event: a selector of the bad requests' counter, or `Latency` with
-/// the `le` of the threshold's bucket.
+/// What counts as a bad event.
 enum Bad {
+    /// A 5xx answer.
     Status5xx,
+    /// An answer slower than the bucket bound whose `le` label value this is.
     SlowerThan(String),
 }
 
