@@ -216,6 +216,10 @@ pub struct RouteConfig {
     /// unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hedge: Option<HedgeConfig>,
+    /// Service level objectives (availability, latency) for `seawall rules` and
+    /// `seawall dashboard`; they change nothing on the request path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::slo::SloConfig>,
 }
 
 fn default_route_timeout() -> HumanDuration {

@@ -58,6 +58,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::check::ScoreFormat::Text)]
         format: crate::check::ScoreFormat,
     },
+    /// Write Prometheus recording and alerting rules for a config: SLO burn rates,
+    /// latency baselines, gateway alerts (docs/operations.md).
+    Rules(OpsArgs),
+    /// Write a Grafana dashboard (JSON) for a config (docs/operations.md).
+    Dashboard(OpsArgs),
     /// Config tooling.
     Config {
         #[command(subcommand)]
@@ -131,6 +136,16 @@ pub enum ConfigCommand {
         #[arg(long)]
         drill: bool,
     },
+}
+
+/// `seawall rules` and `seawall dashboard` arguments.
+#[derive(Args, Debug)]
+pub struct OpsArgs {
+    /// Config file (YAML).
+    pub config: PathBuf,
+    /// Write here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `seawall run` arguments.

@@ -12,6 +12,7 @@ mod chaos_client;
 mod check;
 mod cli;
 mod drill;
+mod ops;
 mod run;
 
 use std::process::ExitCode;
@@ -72,6 +73,10 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_FAILURE)
             }
         },
+        Command::Rules(args) => ops::run(ops::Artefact::Rules, &args.config, args.out.as_ref()),
+        Command::Dashboard(args) => {
+            ops::run(ops::Artefact::Dashboard, &args.config, args.out.as_ref())
+        }
         Command::Run(args) => run::run(args, cli.log_format),
         Command::Sim { listen } => run::sim(listen, cli.log_format),
         Command::Chaos(args) => match args.command {

@@ -14,6 +14,7 @@ mod http2;
 mod policy;
 mod rate_limit;
 mod route;
+mod slo;
 mod tls;
 mod upstream;
 

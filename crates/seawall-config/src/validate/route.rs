@@ -114,6 +114,9 @@ impl Found {
             self.hedge(&join_key(path, "hedge"), h, route.timeout);
         }
         self.nonzero_duration(join_key(path, "timeout"), route.timeout);
+        if let Some(slo) = &route.slo {
+            self.slo(&join_key(path, "slo"), slo, config);
+        }
         let names: Vec<&str> = config.upstreams.iter().map(|u| u.name.as_str()).collect();
         if let Some(f) = &route.fallback {
             self.fallback(&join_key(path, "fallback"), f, &names, &route.upstream);
