@@ -427,7 +427,20 @@ async fn gateway_errors_reach_grpc_clients_as_grpc_statuses() {
         .unary(slow, PathAndQuery::from_static("/test.Echo/Unary"), codec())
         .await
         .unwrap_err();
-    assert_gateway_status(&status, Code::DeadlineExceeded, "deadline_exceeded");
+    // The upstream got the same deadline as `grpc-timeout` and enforces it too (tonic's
+    // server answers CANCELLED "Timeout expired"), so two timers race for the same instant:
+    // on a loaded machine the upstream's answer can reach the gateway before the gateway's
+    // own timer runs, and it is then passed through as the upstream's status. Either way
+    // the call ends at the deadline; which side said so is the only thing that may differ.
+    if status.metadata().get("seawall-error").is_some() {
+        assert_gateway_status(&status, Code::DeadlineExceeded, "deadline_exceeded");
+    } else {
+        assert_eq!(
+            (status.code(), status.message()),
+            (Code::Cancelled, "Timeout expired"),
+            "neither the gateway's deadline nor the upstream's own: {status:?}"
+        );
+    }
     assert!(
         t.elapsed() < std::time::Duration::from_secs(1),
         "{:?}",
