@@ -318,9 +318,7 @@ impl ResponseBody {
             cx: Some(cx),
         }
     }
-}
 
-impl ResponseBody {
     /// Finishes the request as answered by no response: a `reset` or `close` fault ended
     /// the client's connection (or stream) instead. Recorded with status 444 (nginx's
     /// "closed without a response") and no error: the gateway did what it was asked to.

@@ -4,7 +4,7 @@
 //! failed handshakes are counted, a reload (or the file watcher) picks up a renewed
 //! certificate without touching open connections (and a broken one fails the reload and
 //! keeps the old certificate), sessions resume, a `reset` fault is a TCP RST and a `close`
-//! one a FIN without `close_notify`, and `seawall check` explains a wrong `tls`
+//! one a FIN without `close_notify` (over h2, the stream's reset), and `seawall check` explains a wrong `tls`
 //! block.
 //!
 //! Certificates are generated per test with rcgen; the client is tokio-rustls plus hyper's
@@ -309,6 +309,29 @@ async fn fault_reset_over_tls_is_a_tcp_rst_and_close_an_eof_without_close_notify
         };
         assert_eq!(e.kind(), expected, "{action}: {e}");
         assert_eq!(sim.stats().requests, 0);
+
+        // h2 by ALPN: the stream is reset, as on h2c (INTERNAL_ERROR, or CANCEL for close).
+        let stream = tls_connect(g.addr, &ca.client(&["h2"])).await;
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("h2 handshake over TLS");
+        tokio::spawn(conn);
+        let req = http::Request::get("https://test.local/echo")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let e = tokio::time::timeout(MS(3000), sender.send_request(req))
+            .await
+            .expect("the stream ends within 3 s")
+            .expect_err("the stream is reset");
+        let reason = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<h2::Error>())
+            .and_then(h2::Error::reason);
+        let expected = match action {
+            "reset" => h2::Reason::INTERNAL_ERROR,
+            _ => h2::Reason::CANCEL,
+        };
+        assert_eq!(reason, Some(expected), "{action}: {e:?}");
     }
 }
 
