@@ -166,8 +166,10 @@ fn empty() -> Body {
         .boxed()
 }
 
-/// A body that fails on its first poll: hyper drops the connection (or resets the
-/// stream) instead of sending the response.
+/// A body that fails on its first poll. The body of a `reset`/`close` response, which the
+/// listener never sends; kept failing so that such a response, should it reach hyper some
+/// other way (e.g. from the upstream-side path, which validation keeps these kinds out
+/// of), still ends the connection or stream rather than answering.
 struct Failing;
 
 impl http_body::Body for Failing {
