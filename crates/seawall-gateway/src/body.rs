@@ -318,7 +318,20 @@ impl ResponseBody {
             cx: Some(cx),
         }
     }
+
+    /// Finishes the request as answered by no response: a `reset` or `close` fault ended
+    /// the client's connection (or stream) instead. Recorded with status 444 (nginx's
+    /// "closed without a response") and no error: the gateway did what it was asked to.
+    pub fn end_without_response(&mut self) {
+        if let Some(mut cx) = self.cx.take() {
+            cx.status = NO_RESPONSE;
+            outcome::finish(*cx);
+        }
+    }
 }
+
+/// The status recorded for a request whose connection a fault ended without a response.
+pub const NO_RESPONSE: u16 = 444;
 
 impl HttpBody for ResponseBody {
     type Data = Bytes;

@@ -18,9 +18,11 @@
 //!    deadline, inside `catch_unwind`: a panic becomes a 500 for this request only, and a
 //!    deadline that fires while a layer holds the request names that layer;
 //! 6. run the response phase and wrap the body so that the deadline also bounds streaming
-//!    and the outcome is recorded once, when the body ends.
+//!    and the outcome is recorded once, when the body ends; a response a `reset` or
+//!    `close` fault marked is not sent: the connection or stream ends as it asked
+//!    ([`ConnState::end_as_asked`]).
 
-use std::{convert::Infallible, net::SocketAddr, panic::AssertUnwindSafe, sync::Arc};
+use std::{net::SocketAddr, panic::AssertUnwindSafe, sync::Arc};
 
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
@@ -54,7 +56,9 @@ pub struct ConnShared {
     pub fallback: Arc<Route>,
 }
 
-/// Handles one request from a client connection. Never fails: every failure is a response.
+/// Handles one request from a client connection. Every failure is a response; the only
+/// error is a `reset` or `close` fault's, which makes hyper end the connection (HTTP/1.1)
+/// or reset the stream with that error's code (HTTP/2) instead of answering.
 ///
 /// The request is admitted (counted, routed, given its context) *before* the returned future
 /// exists: hyper may drop that future without ever polling it when the client closes right
@@ -63,7 +67,7 @@ pub struct ConnShared {
 pub fn handle(
     req: Request<Incoming>,
     sh: Arc<ConnShared>,
-) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send {
+) -> impl Future<Output = Result<Response<ResponseBody>, h2::Error>> + Send {
     let admitted = admit(req, &sh);
     respond(admitted, sh)
 }
@@ -201,7 +205,7 @@ fn admit(req: Request<Incoming>, sh: &ConnShared) -> Admitted {
 async fn respond(
     admitted: Admitted,
     sh: Arc<ConnShared>,
-) -> Result<Response<ResponseBody>, Infallible> {
+) -> Result<Response<ResponseBody>, h2::Error> {
     let Admitted {
         mut pending,
         route,
@@ -289,7 +293,8 @@ async fn respond(
         head.headers
             .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
     }
-    Ok(Response::from_parts(head, ResponseBody::new(body, cx)))
+    let resp = Response::from_parts(head, ResponseBody::new(body, cx));
+    sh.conn.end_as_asked(resp, version)
 }
 
 /// Owns a request's context while its handler awaits the chain and the upstream. If the

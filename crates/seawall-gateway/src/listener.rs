@@ -20,6 +20,13 @@
 //! the request handler; one guard task per connection looks at them at its next deadline or
 //! after one tick (a quarter of the shorter timeout), and closes the socket from outside.
 //! It is never woken per request, so a timeout fires at most one tick late.
+//!
+//! The guard also holds the second handle to the socket, which is what lets a `reset`
+//! fault end an HTTP/1.1 connection with a TCP RST: the request only sets a flag in
+//! [`ConnState`] ([`ConnState::end_as_asked`]); hyper closes its handle without a FIN
+//! reaching the wire (the guard's is still open), and the guard's handle, closed last, sets
+//! `SO_LINGER` 0 first when the flag is up ([`GuardSocket`]). An HTTP/2 `close` fault
+//! wakes the guard, which ends the connection gracefully, as a shutdown does.
 
 use std::{
     io,
@@ -47,7 +54,9 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    body::ResponseBody,
     edge::{self, ConnShared},
+    faults::client::EndConnection,
     metrics::{DownstreamCloseLabels, ListenerLabel, Metrics},
     runtime::{ListenerSettings, Runtime},
     tls::{HandshakeFailure, ListenerTls},
@@ -81,6 +90,12 @@ pub struct ConnState {
     /// on another stream, and a monotone maximum is always a safe (if looser) bound. See
     /// [`ConnState::expect_done_by`].
     overdue_at: AtomicU64,
+    /// A `reset` fault asked for this HTTP/1.1 connection to end with an RST: read once,
+    /// when the socket is closed ([`GuardSocket`]).
+    reset: AtomicBool,
+    /// A `close` fault asked for this HTTP/2 connection to end gracefully (GOAWAY): wakes
+    /// the guard, which is otherwise never woken by a request.
+    close_asked: tokio::sync::Notify,
     /// An upgraded request's tunnel, waiting for hyper to hand the socket over; run by the
     /// connection's task once hyper is done with it (see [`ConnState::open_tunnel`]).
     tunnel: std::sync::Mutex<Option<Tunnel>>,
@@ -121,6 +136,8 @@ impl ConnState {
             draining: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             overdue_at: AtomicU64::new(0),
+            reset: AtomicBool::new(false),
+            close_asked: tokio::sync::Notify::new(),
             tunnel: std::sync::Mutex::new(None),
         }
     }
@@ -188,6 +205,42 @@ impl ConnState {
         let due = deadline.saturating_duration_since(self.base) + STALL_GRACE;
         let due = u64::try_from(due.as_micros()).unwrap_or(NONE - 1);
         self.overdue_at.fetch_max(due, Ordering::AcqRel);
+    }
+
+    /// Sends `resp`, unless a `reset` or `close` fault marked it ([`EndConnection`]): then
+    /// the request is finished as answered by no response, and the error returned makes
+    /// hyper end the connection without writing a byte (HTTP/1.1) or reset the stream with
+    /// the error's code (HTTP/2: `INTERNAL_ERROR` for `reset`, `CANCEL` for `close`; hyper
+    /// sends the code of an `h2::Error` it finds in the service's error).
+    ///
+    /// HTTP/1.1 `reset` sets the flag that makes the close an RST; HTTP/2 `close` wakes the
+    /// guard to send a GOAWAY and let the other streams finish. Unmarked responses pay one
+    /// lookup in their extension map (no lock, no allocation).
+    pub fn end_as_asked(
+        &self,
+        mut resp: http::Response<ResponseBody>,
+        version: http::Version,
+    ) -> Result<http::Response<ResponseBody>, h2::Error> {
+        let Some(&how) = resp.extensions().get::<EndConnection>() else {
+            return Ok(resp);
+        };
+        resp.body_mut().end_without_response();
+        let http2 = version == http::Version::HTTP_2;
+        let reason = match how {
+            EndConnection::Reset => {
+                if !http2 {
+                    self.reset.store(true, Ordering::Release);
+                }
+                h2::Reason::INTERNAL_ERROR
+            }
+            EndConnection::Close => {
+                if http2 {
+                    self.close_asked.notify_one();
+                }
+                h2::Reason::CANCEL
+            }
+        };
+        Err(h2::Error::from(reason))
     }
 
     /// A response finished (or was abandoned).
@@ -490,7 +543,10 @@ impl Connection {
             graceful,
             state: state.clone(),
             settings,
-            socket,
+            socket: GuardSocket {
+                socket,
+                state: state.clone(),
+            },
             metrics: metrics.clone(),
             listener: shared.listener.to_string(),
             shutdown: shutdown.clone(),
@@ -629,7 +685,7 @@ struct Guard {
     graceful: tokio::sync::oneshot::Sender<()>,
     state: Arc<ConnState>,
     settings: ListenerSettings,
-    socket: std::net::TcpStream,
+    socket: GuardSocket,
     metrics: Arc<Metrics>,
     listener: String,
     shutdown: CancellationToken,
@@ -655,36 +711,61 @@ impl Guard {
                 })
                 .inc();
         };
+        let drain = async {
+            // Graceful: hyper stops taking requests (HTTP/2: GOAWAY), responses in flight
+            // finish (HTTP/1.1 ones say `connection: close`) and hyper closes the
+            // connection itself, which ends this task. The watchdog still cuts requests
+            // that stall past their deadline; once none is left, a connection that has not
+            // closed within FLUSH_GRACE is shut from here.
+            state.draining.store(true, Ordering::Release);
+            let _ = graceful.send(());
+            tokio::select! {
+                () = async {
+                    // Looked at again after the grace: an HTTP/2 client may still open
+                    // a stream below the GOAWAY's last stream id meanwhile.
+                    loop {
+                        while state.in_flight.load(Ordering::Acquire) > 0 {
+                            state.wake.notified().await;
+                        }
+                        tokio::time::sleep(FLUSH_GRACE).await;
+                        if state.in_flight.load(Ordering::Acquire) == 0 {
+                            break;
+                        }
+                    }
+                } => {}
+                reason = watchdog(&state, &settings) => count(reason),
+            }
+        };
         tokio::select! {
             reason = watchdog(&state, &settings) => count(reason),
-            () = shutdown.cancelled() => {
-                // Graceful: hyper stops taking requests (HTTP/2: GOAWAY), responses in
-                // flight finish (HTTP/1.1 ones say `connection: close`) and hyper closes
-                // the connection itself, which ends this task. The watchdog still cuts
-                // requests that stall past their deadline; once none is left, a
-                // connection that has not closed within FLUSH_GRACE is shut from here.
-                state.draining.store(true, Ordering::Release);
-                let _ = graceful.send(());
+            // A shutdown, or an HTTP/2 `close` fault: the same graceful end, for the whole
+            // gateway or for this connection.
+            () = async {
                 tokio::select! {
-                    () = async {
-                        // Looked at again after the grace: an HTTP/2 client may still open
-                        // a stream below the GOAWAY's last stream id meanwhile.
-                        loop {
-                            while state.in_flight.load(Ordering::Acquire) > 0 {
-                                state.wake.notified().await;
-                            }
-                            tokio::time::sleep(FLUSH_GRACE).await;
-                            if state.in_flight.load(Ordering::Acquire) == 0 {
-                                break;
-                            }
-                        }
-                    } => {}
-                    reason = watchdog(&state, &settings) => count(reason),
+                    () = shutdown.cancelled() => {}
+                    () = state.close_asked.notified() => {}
                 }
-            }
+            } => drain.await,
         }
         // Ends hyper's pending read with EOF; it then closes the connection.
-        let _ = socket.shutdown(std::net::Shutdown::Both);
+        let _ = socket.socket.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// The guard's handle to the client's socket. Dropped when the connection's task ends,
+/// after hyper closed its own handle, so this close is the one that ends the TCP
+/// connection: with a `reset` fault's flag up, `SO_LINGER` 0 first makes it an RST
+/// instead of a FIN. (A socket option, so it applies whichever handle sets it.)
+struct GuardSocket {
+    socket: std::net::TcpStream,
+    state: Arc<ConnState>,
+}
+
+impl Drop for GuardSocket {
+    fn drop(&mut self) {
+        if self.state.reset.load(Ordering::Acquire) {
+            let _ = socket2::SockRef::from(&self.socket).set_linger(Some(Duration::ZERO));
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! forwards it (the header is added to the upstream's response); `first` faults only the
 //! first N requests; `percentage` with a seed lands inside binomial bounds; matches on
 //! method, path and header; gRPC requests get a trailers-only `grpc-status`; `reset` and
-//! `close` end the connection without a response; each action is counted; a throttled
+//! `close` end the connection without a response (HTTP/1.1: an RST, a clean EOF; HTTP/2:
+//! the stream reset with `INTERNAL_ERROR`, or with `CANCEL` and a GOAWAY, the other streams
+//! finishing), and many resets leave no connection slot or descriptor behind; each action is counted; a throttled
 //! body takes its size over the rate; header-triggered faults act only where the layer
 //! allows them, capped by the rule's percentage, and never reach the upstream; a rule acts
 //! only inside its `after` / `for` window.
@@ -15,11 +17,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use std::io::ErrorKind;
+
 use bytes::Bytes;
 use http::Method;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::*;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -227,29 +232,246 @@ async fn a_grpc_request_gets_a_trailers_only_grpc_status() {
     assert_eq!(sim.stats().requests, 0);
 }
 
+/// Sends one HTTP/1.1 GET on a raw socket and reads until the gateway ends the connection:
+/// the bytes read and how it ended (`Ok(())` for a clean EOF, else the read error).
+async fn raw_get_until_end(addr: SocketAddr, path: &str) -> (Vec<u8>, std::io::Result<()>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: test.local\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(MS(3000), s.read(&mut buf)).await {
+            Err(_) => panic!("GET {path}: the connection did not end within 3 s"),
+            Ok(Ok(0)) => return (out, Ok(())),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => return (out, Err(e)),
+        }
+    }
+}
+
 #[tokio::test]
-async fn reset_and_close_end_the_connection_without_a_response() {
+async fn http1_reset_is_a_tcp_rst_and_close_a_clean_eof_without_a_response() {
     for (name, action) in [("rst", "reset"), ("fin", "close")] {
         let sim = sim().await;
-        let g = start(&yaml(
+        let mut g = start(&yaml(
             sim.local_addr(),
             &format!("{{rules: [{{name: {name}, abort: {{{action}: true}}}}]}}"),
         ))
         .await;
-        let mut s = tokio::net::TcpStream::connect(g.addr).await.unwrap();
-        s.write_all(b"GET /echo HTTP/1.1\r\nhost: test.local\r\n\r\n")
-            .await
-            .unwrap();
-        let (bytes, closed) = read_until_close(&mut s, MS(3000)).await;
-        assert!(closed, "{action}: the connection ends");
+        let (bytes, end) = raw_get_until_end(g.addr, "/echo").await;
         assert!(
             bytes.is_empty(),
             "{action}: no response bytes, got {:?}",
             String::from_utf8_lossy(&bytes)
         );
+        match (action, end) {
+            ("reset", Err(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}"),
+            ("close", Ok(())) => {}
+            (action, end) => panic!("{action}: ended with {end:?}"),
+        }
         assert_eq!(sim.stats().requests, 0);
         assert_eq!(injected(&g, name, action).await, Some(1.0));
+        let line = log_line(&mut g.log, MS(2000), |v| v["path"] == "/echo").await;
+        let line = line.expect("an access log line");
+        assert_eq!(line["fault"], name, "{line}");
+        assert_eq!(line["status"], 444, "no response: {line}");
+        assert!(line["error"].is_null(), "{line}");
     }
+}
+
+/// An h2c (prior knowledge) connection to `addr`, and its connection task.
+async fn h2c(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2 handshake");
+    (sender, tokio::spawn(conn))
+}
+
+fn h2_get(path: &str) -> http::Request<Full<Bytes>> {
+    http::Request::get(format!("http://test.local{path}"))
+        .body(Full::default())
+        .unwrap()
+}
+
+/// The HTTP/2 error code that reset a stream, from the client's error.
+fn reset_reason(e: &hyper::Error) -> Option<h2::Reason> {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.reason();
+        }
+        source = err.source();
+    }
+    None
+}
+
+/// A slow stream (`/delay/…`, forwarded) and a faulted one (`/boom`) on one connection.
+fn h2_yaml(sim: SocketAddr, action: &str) -> String {
+    yaml(
+        sim,
+        &format!(
+            "{{rules: [{{name: boom, match: {{path_prefix: /boom}}, abort: {{{action}: true}}}}]}}"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_reset_resets_only_its_stream_with_internal_error() {
+    let sim = sim().await;
+    let mut g = start(&h2_yaml(sim.local_addr(), "reset")).await;
+    let (sender, conn) = h2c(g.addr).await;
+    let mut slow = sender.clone();
+    let slow = tokio::spawn(async move { slow.send_request(h2_get("/delay/300ms")).await });
+    tokio::time::sleep(MS(50)).await;
+    let mut faulted = sender.clone();
+    let e = tokio::time::timeout(MS(3000), faulted.send_request(h2_get("/boom")))
+        .await
+        .expect("the faulted stream ends in time")
+        .expect_err("the faulted stream is reset");
+    assert_eq!(reset_reason(&e), Some(h2::Reason::INTERNAL_ERROR), "{e:?}");
+    let resp = tokio::time::timeout(MS(3000), slow)
+        .await
+        .expect("the parallel stream ends in time")
+        .unwrap()
+        .expect("the parallel stream completes");
+    assert_eq!(resp.status(), 200);
+    resp.into_body().collect().await.expect("its whole body");
+    // The connection carries on: a new stream after the reset works.
+    let mut again = sender.clone();
+    let r = again
+        .send_request(h2_get("/echo"))
+        .await
+        .expect("a later stream");
+    assert_eq!(r.status(), 200);
+    assert!(!conn.is_finished(), "the connection stays open");
+    assert_eq!(injected(&g, "boom", "reset").await, Some(1.0));
+    let line = log_line(&mut g.log, MS(2000), |v| v["path"] == "/boom").await;
+    let line = line.expect("an access log line");
+    assert_eq!(line["fault"], "boom", "{line}");
+    assert_eq!(line["status"], 444, "{line}");
+    assert_eq!(
+        sim.stats().requests,
+        2,
+        "the faulted stream never went upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_close_cancels_its_stream_and_ends_the_connection_gracefully() {
+    let sim = sim().await;
+    let mut g = start(&h2_yaml(sim.local_addr(), "close")).await;
+    let (sender, conn) = h2c(g.addr).await;
+    let mut slow = sender.clone();
+    let slow = tokio::spawn(async move { slow.send_request(h2_get("/delay/500ms")).await });
+    tokio::time::sleep(MS(50)).await;
+    let mut faulted = sender.clone();
+    let e = tokio::time::timeout(MS(3000), faulted.send_request(h2_get("/boom")))
+        .await
+        .expect("the faulted stream ends in time")
+        .expect_err("the faulted stream is reset");
+    assert_eq!(reset_reason(&e), Some(h2::Reason::CANCEL), "{e:?}");
+    // The stream in flight when the GOAWAY went out still finishes.
+    let resp = tokio::time::timeout(MS(3000), slow)
+        .await
+        .expect("the parallel stream ends in time")
+        .unwrap()
+        .expect("the in-flight stream completes after the GOAWAY");
+    assert_eq!(resp.status(), 200);
+    resp.into_body().collect().await.expect("its whole body");
+    // Then the gateway closes the connection: the client's connection task ends cleanly.
+    let ended = tokio::time::timeout(MS(3000), conn)
+        .await
+        .expect("the connection ends after its last stream");
+    assert!(ended.unwrap().is_ok(), "a graceful end, not an error");
+    let mut late = sender.clone();
+    assert!(
+        late.send_request(h2_get("/echo")).await.is_err(),
+        "no new stream after the GOAWAY"
+    );
+    assert_eq!(injected(&g, "boom", "close").await, Some(1.0));
+    let line = log_line(&mut g.log, MS(2000), |v| v["path"] == "/boom").await;
+    assert_eq!(line.expect("an access log line")["fault"], "boom");
+    assert_eq!(sim.stats().requests, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_resets_leave_no_connection_or_descriptor_behind() {
+    let sim = sim().await;
+    let g = start(&h2_yaml(sim.local_addr(), "reset")).await;
+    let open = |text: &str| {
+        metric(
+            text,
+            "seawall_downstream_connections_open",
+            &[("listener", "public")],
+        )
+    };
+    // Warm up (the admin client, the runtime's own descriptors) before counting.
+    let _ = metrics_text(g.admin).await;
+    let fds_before = open_fds();
+    // 400 HTTP/1.1 connections, 8 at a time, each reset by the gateway.
+    let addr = g.addr;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let (bytes, end) = raw_get_until_end(addr, "/boom").await;
+                    assert!(bytes.is_empty());
+                    let e = end.expect_err("an RST");
+                    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(30), t)
+            .await
+            .expect("400 resets within 30 s")
+            .unwrap();
+    }
+    // And 1,100 reset streams on one HTTP/2 connection, which stays usable: more than h2's
+    // limit on streams the library itself resets for errors (1,024 by default, after which
+    // it sends GOAWAY), which the gateway's own resets must not count against.
+    let (sender, conn) = h2c(g.addr).await;
+    for _ in 0..1100 {
+        let mut s = sender.clone();
+        let e = s.send_request(h2_get("/boom")).await.expect_err("a reset");
+        assert_eq!(reset_reason(&e), Some(h2::Reason::INTERNAL_ERROR));
+    }
+    let mut s = sender.clone();
+    assert_eq!(s.send_request(h2_get("/echo")).await.unwrap().status(), 200);
+    drop((s, sender));
+    let _ = tokio::time::timeout(MS(3000), conn).await;
+    let drained = eventually(MS(3000), || async {
+        open(&metrics_text(g.admin).await) == Some(0.0)
+    })
+    .await;
+    assert!(drained, "every client connection slot is released");
+    assert_eq!(injected(&g, "boom", "reset").await, Some(1500.0));
+    if let (Some(before), Some(_)) = (fds_before, open_fds()) {
+        let settled = eventually(MS(3000), || async {
+            open_fds().is_some_and(|now| now <= before + 4)
+        })
+        .await;
+        assert!(
+            settled,
+            "descriptors: {before} before, {:?} after",
+            open_fds()
+        );
+    }
+}
+
+/// The test process's open descriptors (the gateway runs in it), where /proc says.
+fn open_fds() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count())
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! handshake has its own slowloris timeout and the request head keeps the usual one,
 //! failed handshakes are counted, a reload (or the file watcher) picks up a renewed
 //! certificate without touching open connections (and a broken one fails the reload and
-//! keeps the old certificate), sessions resume, and `seawall check` explains a wrong `tls`
+//! keeps the old certificate), sessions resume, a `reset` fault is a TCP RST and a `close`
+//! one a FIN without `close_notify` (over h2, the stream's reset), and `seawall check` explains a wrong `tls`
 //! block.
 //!
 //! Certificates are generated per test with rcgen; the client is tokio-rustls plus hyper's
@@ -269,6 +270,68 @@ async fn https_request_reaches_the_upstream_with_x_forwarded_proto_https() {
         let echo = r.echo();
         assert_eq!(echo.header("x-forwarded-proto"), Some("https"));
         assert_eq!(echo.header("host"), Some("test.local"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_reset_over_tls_is_a_tcp_rst_and_close_an_eof_without_close_notify() {
+    for action in ["reset", "close"] {
+        let (ca, dir, sim) = (TestCa::new(), TempDir::new(action), sim().await);
+        dir.install(&ca.server("fault"));
+        let yaml = config(
+            &[&tls_line(&dir, "")],
+            &[route(
+                "r",
+                "*",
+                "/",
+                "up",
+                "10s",
+                &format!("{{fault: {{rules: [{{name: end, abort: {{{action}: true}}}}]}}}}"),
+            )],
+            &[upstream("up", &[sim.local_addr()], "", "")],
+        );
+        let g = start_tls(&dir, &yaml).await;
+        let mut s = tls_connect(g.addr, &ca.client(&["http/1.1"])).await;
+        s.write_all(b"GET /echo HTTP/1.1\r\nhost: test.local\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(MS(3000), s.read_to_end(&mut out))
+            .await
+            .expect("the connection ends within 3 s");
+        assert!(out.is_empty(), "{action}: no response bytes");
+        let e = read.expect_err("neither ends the TLS session cleanly");
+        let expected = match action {
+            // The RST arrives in place of any further TLS record.
+            "reset" => std::io::ErrorKind::ConnectionReset,
+            // A FIN with no close_notify alert: rustls reports a truncated session.
+            _ => std::io::ErrorKind::UnexpectedEof,
+        };
+        assert_eq!(e.kind(), expected, "{action}: {e}");
+        assert_eq!(sim.stats().requests, 0);
+
+        // h2 by ALPN: the stream is reset, as on h2c (INTERNAL_ERROR, or CANCEL for close).
+        let stream = tls_connect(g.addr, &ca.client(&["h2"])).await;
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("h2 handshake over TLS");
+        tokio::spawn(conn);
+        let req = http::Request::get("https://test.local/echo")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let e = tokio::time::timeout(MS(3000), sender.send_request(req))
+            .await
+            .expect("the stream ends within 3 s")
+            .expect_err("the stream is reset");
+        let reason = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<h2::Error>())
+            .and_then(h2::Error::reason);
+        let expected = match action {
+            "reset" => h2::Reason::INTERNAL_ERROR,
+            _ => h2::Reason::CANCEL,
+        };
+        assert_eq!(reason, Some(expected), "{action}: {e:?}");
     }
 }
 

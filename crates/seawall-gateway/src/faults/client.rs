@@ -6,9 +6,11 @@
 //! drill must not be mistaken for an outage, nor for a gateway failure. (`crate::edge`
 //! adds the header to a forwarded response, from `cx.fault`.)
 //!
-//! `reset` and `close` answer with a body that fails at once: hyper then drops the
-//! connection (HTTP/1.1) before any byte of the response is written, or resets the stream
-//! (HTTP/2).
+//! `reset` and `close` answer with a response marked [`EndConnection`]: the listener
+//! (`crate::listener`) turns it into the end of the client's connection (HTTP/1.1: an RST
+//! for `reset`, a FIN for `close`) or of the stream (HTTP/2: `RST_STREAM`, and for `close`
+//! a GOAWAY), without sending the response. Its body fails at once, so that a marked
+//! response that somehow reaches hyper still ends the connection instead of answering.
 
 use std::{
     pin::Pin,
@@ -127,21 +129,35 @@ pub fn aborted(rule: &Rule, abort: &Abort, grpc_request: bool) -> (Response<Body
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             (resp, Action::Abort)
         }
-        Abort::Close => {
-            let mut resp = Response::new(Failing.boxed());
-            resp.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            (resp, Action::Close)
-        }
+        Abort::Close => (ending(EndConnection::Close), Action::Close),
         // Upstream-side kinds never reach a client-facing rule (validation keeps them
         // apart); ending the connection is the closest client-facing meaning.
         Abort::Reset | Abort::ConnectError | Abort::UpstreamReset | Abort::Blackhole => {
-            (Response::new(Failing.boxed()), Action::Reset)
+            (ending(EndConnection::Reset), Action::Reset)
         }
     };
     resp.headers_mut()
         .insert(FAULT_HEADER.clone(), rule.header.clone());
     (resp, action)
+}
+
+/// How a `reset` or `close` fault asks the listener to end the client's connection; carried
+/// as an extension of the (never sent) response. Only faulted responses carry it, so the
+/// listener's check costs other responses one lookup in an empty extension map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndConnection {
+    /// HTTP/1.1: close the socket with `SO_LINGER` 0, so the client gets an RST
+    /// (`ECONNRESET`). HTTP/2: reset the stream with `INTERNAL_ERROR`.
+    Reset,
+    /// HTTP/1.1: close the socket cleanly (FIN). HTTP/2: reset the stream with `CANCEL`
+    /// and end the connection gracefully (GOAWAY; other streams finish).
+    Close,
+}
+
+fn ending(how: EndConnection) -> Response<Body> {
+    let mut resp = Response::new(Failing.boxed());
+    resp.extensions_mut().insert(how);
+    resp
 }
 
 fn empty() -> Body {
@@ -150,8 +166,10 @@ fn empty() -> Body {
         .boxed()
 }
 
-/// A body that fails on its first poll: hyper drops the connection (or resets the
-/// stream) instead of sending the response.
+/// A body that fails on its first poll. The body of a `reset`/`close` response, which the
+/// listener never sends; kept failing so that such a response, should it reach hyper some
+/// other way (e.g. from the upstream-side path, which validation keeps these kinds out
+/// of), still ends the connection or stream rather than answering.
 struct Failing;
 
 impl http_body::Body for Failing {
