@@ -218,7 +218,10 @@ fn the_client_verbs_drive_a_running_server() {
     let (code, out, _) = client(api, &["list"]);
     assert_eq!(code, 0);
     let row = out.lines().nth(1).unwrap_or_default();
-    assert!(row.starts_with("db ") && row.ends_with("yes      1"), "{out}");
+    assert!(
+        row.starts_with("db ") && row.ends_with("yes      1"),
+        "{out}"
+    );
     let (code, out, _) = client(api, &["inspect", "db"]);
     assert_eq!(code, 0);
     assert!(
