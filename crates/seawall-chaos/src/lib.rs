@@ -44,6 +44,7 @@ use tokio::net::TcpListener;
 pub use crate::error::ApiError;
 pub use crate::metrics::Metrics;
 pub use crate::protocol::Protocol;
+pub use crate::toxic::TYPES as TOXIC_TYPES;
 
 /// Start-up options.
 #[derive(Clone, Debug, Default)]

@@ -62,6 +62,11 @@ pub enum Verb {
         /// Address the proxy forwards to.
         #[arg(short, long)]
         upstream: String,
+        /// Carry HTTP/1.1 (`protocol: http`, an extension): the proxy takes the
+        /// per-request toxics http_status, http_delay and http_reset instead of the TCP
+        /// ones.
+        #[arg(long)]
+        http: bool,
     },
     /// Enable a disabled proxy, or disable an enabled one (which closes its listener and
     /// every live connection).
@@ -95,7 +100,13 @@ pub enum ToxicVerb {
             reset_peer  timeout=<ms>\n  \
             slicer      average_size=<bytes> size_variation=<bytes> delay=<µs>\n  \
             limit_data  bytes=<bytes>\n  \
+            limit_time  time=<ms>\n  \
+            drop_data   percent=<0-100>\n  \
             noop\n\n\
+            On a proxy created with --http (per request, toxicity drawn per request):\n  \
+            http_status status=<code> body=<text>\n  \
+            http_delay  delay=<ms> jitter=<ms>\n  \
+            http_reset  after_bytes=<bytes>\n\n\
             Example: seawall chaos toxic add redis -t latency -a latency=100 -a jitter=20 --upstream"
     )]
     Add {
@@ -195,8 +206,12 @@ async fn execute(args: &ClientArgs, verb: Verb) -> Result<String, Failure> {
             proxy,
             listen,
             upstream,
+            http,
         } => {
-            let body = json!({"name": proxy, "listen": listen, "upstream": upstream});
+            let mut body = json!({"name": proxy, "listen": listen, "upstream": upstream});
+            if http {
+                body["protocol"] = json!("http");
+            }
             let created = api.call(Method::POST, "/proxies", Some(body)).await?;
             let text = format!(
                 "Created proxy {}: listening on {}, forwarding to {}.\n",

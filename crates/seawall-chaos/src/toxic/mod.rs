@@ -54,6 +54,23 @@ pub enum Kind {
     HttpReset(http_reset::HttpReset),
 }
 
+/// Every type name [`Kind::parse`] knows, TCP ones first, the HTTP ones last.
+pub const TYPES: &[&str] = &[
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+    "limit_time",
+    "drop_data",
+    "noop",
+    "http_status",
+    "http_delay",
+    "http_reset",
+];
+
 /// Why attributes could not be read.
 pub type AttributeError = serde_json::Error;
 
@@ -318,6 +335,14 @@ mod tests {
             text,
             r#"{"attributes":{"latency":100,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1.0}"#
         );
+    }
+
+    #[test]
+    fn every_listed_type_parses_with_no_attributes_and_keeps_its_name() {
+        for name in TYPES {
+            let kind = Kind::parse(name, &Value::Null).unwrap().unwrap();
+            assert_eq!(kind.type_name(), *name);
+        }
     }
 
     #[test]
