@@ -443,6 +443,10 @@ fn inspect_text(proxy: &Value) -> String {
     let _ = writeln!(out, "Listen    {}", str_field(proxy, "listen"));
     let _ = writeln!(out, "Upstream  {}", str_field(proxy, "upstream"));
     let _ = writeln!(out, "Enabled   {}", yes_no(proxy.get("enabled")));
+    // Only http proxies carry the field (a real Toxiproxy never does).
+    if let Some(protocol) = proxy.get("protocol").and_then(Value::as_str) {
+        let _ = writeln!(out, "Protocol  {protocol} (toxics act per request)");
+    }
     let toxics = proxy
         .get("toxics")
         .and_then(Value::as_array)
@@ -635,6 +639,16 @@ mod tests {
             parse_attributes(&["=3".into()]),
             Err(Failure::Usage(_))
         ));
+    }
+
+    #[test]
+    fn inspect_shows_the_protocol_of_an_http_proxy_only() {
+        let proxy = json!({"name": "web", "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2",
+                           "enabled": true, "toxics": [], "protocol": "http"});
+        assert!(inspect_text(&proxy).contains("Protocol  http"));
+        let proxy = json!({"name": "db", "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2",
+                           "enabled": true, "toxics": []});
+        assert!(!inspect_text(&proxy).contains("Protocol"));
     }
 
     #[test]
