@@ -219,6 +219,21 @@ test("populate creates proxies, and a bad entry creates none", async () => {
   assert.deepEqual(Object.keys(await toxiproxy.getAll()).sort(), ["one", "two"]);
 });
 
+test("an http proxy and its extra protocol field are read by the client", async () => {
+  const raw = await fetch(`${BASE}/proxies`, {
+    method: "POST",
+    body: JSON.stringify({ name: "web", listen: "127.0.0.1:0", upstream: echoAddress, protocol: "http" }),
+  });
+  assert.equal(raw.status, 201);
+  const created = await raw.json();
+  assert.equal(created.protocol, "http");
+  const proxy = await toxiproxy.get("web");
+  assert.equal(proxy.listen, created.listen);
+  assert.deepEqual(Object.keys(await toxiproxy.getAll()), ["web"]);
+  const toxic = await proxy.addToxic({ type: "http_delay", attributes: { delay: 10 } });
+  assert.equal(toxic.type, "http_delay");
+});
+
 test("a malformed body is 400 with Toxiproxy's error shape", async () => {
   const r = await fetch(`${BASE}/proxies`, {
     method: "POST",

@@ -251,6 +251,20 @@ class ToxiproxyPythonContract(unittest.TestCase):
         with self.assertRaises(OSError):
             round_trip(proxy.listen, timeout=1.0)
 
+    def test_an_http_proxy_and_its_extra_field_are_read_by_the_client(self):
+        # `protocol` is an extension, shown only on http proxies: the client must read
+        # such a proxy like any other, and its toxics too.
+        r = requests.post(BASE + "/proxies", json={"name": "web", "listen": "127.0.0.1:0",
+                                                   "upstream": self.echo.address,
+                                                   "protocol": "http"})
+        self.assertEqual(r.status_code, 201)
+        self.assertEqual(r.json()["protocol"], "http")
+        proxy = self.server.get_proxy("web")
+        self.assertEqual(proxy.listen, r.json()["listen"])
+        self.assertIn("web", self.server.proxies())
+        proxy.add_toxic(type="http_status", attributes={"status": 503})
+        self.assertEqual([t.type for t in proxy.toxics().values()], ["http_status"])
+
     def test_a_browser_is_refused(self):
         r = requests.get(BASE + "/proxies", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"})
         self.assertEqual(r.status_code, 403)

@@ -152,7 +152,7 @@ impl Stage {
 }
 
 /// Toxicity 0 never acts and 1 always does; `f32()` is in `[0, 1)`.
-fn draw(toxicity: f32, rng: &mut fastrand::Rng) -> bool {
+pub(crate) fn draw(toxicity: f32, rng: &mut fastrand::Rng) -> bool {
     rng.f32() < toxicity
 }
 

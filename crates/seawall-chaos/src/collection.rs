@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::protocol::Protocol;
 use crate::proxy::Proxy;
 use crate::stream::Stream;
 use crate::toxic::{Kind, NewToxic, Toxic, ToxicUpdate, nullable};
@@ -33,6 +34,9 @@ pub struct NewProxy {
     /// Extension: toxics created with the proxy, all or nothing.
     #[serde(default)]
     pub toxics: Option<Vec<Value>>,
+    /// Extension: `tcp` (absent, the default) or `http`.
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 /// The body of `POST|PATCH /proxies/{p}`: absent fields keep their value.
@@ -44,6 +48,9 @@ pub struct ProxyUpdate {
     pub upstream: Option<String>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Extension: a new protocol restarts the proxy; its toxics must fit it.
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 /// All proxies.
@@ -119,7 +126,8 @@ impl Collection {
         if self.proxies.contains_key(&input.name) {
             return Err(ApiError::proxy_exists());
         }
-        let proxy = Proxy::new(input.name.clone(), input.listen, input.upstream);
+        let protocol = Protocol::parse(input.protocol.as_deref())?;
+        let proxy = Proxy::new(input.name.clone(), input.listen, input.upstream, protocol);
         let proxy = self.with_toxics(proxy, input.toxics, "")?;
         for toxic in proxy.toxics() {
             self.expire_later(&input.name, toxic);
@@ -147,6 +155,7 @@ impl Collection {
             let toxic = serde_json::from_value::<NewToxic>(body)
                 .map_err(ApiError::bad_body)
                 .and_then(|t| new_toxic(&mut self.next_toxic, &proxy, t))
+                .and_then(|t| proxy.protocol.check(&t.kind).map(|()| t))
                 .map_err(|e| ApiError {
                     message: format!("{} (toxic {}{place})", e.message, i + 1),
                     status: e.status,
@@ -163,7 +172,14 @@ impl Collection {
         let listen = input.listen.unwrap_or_else(|| proxy.listen.clone());
         let upstream = input.upstream.unwrap_or_else(|| proxy.upstream.clone());
         let enabled = input.enabled.unwrap_or(proxy.enabled);
-        if proxy.differs(&listen, &upstream).await? {
+        let protocol = match input.protocol.as_deref() {
+            Some(given) => Protocol::parse(Some(given))?,
+            None => proxy.protocol,
+        };
+        for toxic in proxy.toxics() {
+            protocol.check(&toxic.kind)?;
+        }
+        if proxy.differs(&listen, &upstream, protocol).await? {
             let addr = crate::proxy::resolve_listen(&listen).await?;
             let moved = addr.to_string() != proxy.listen;
             let restart = proxy.enabled && enabled;
@@ -178,6 +194,7 @@ impl Collection {
             proxy.stop().await;
             proxy.listen = listen;
             proxy.upstream = upstream;
+            proxy.protocol = protocol;
             match listener {
                 Some(listener) => proxy.start_on(listener, &metrics, seed)?,
                 None if restart => self.start(name).await?,
@@ -247,7 +264,8 @@ impl Collection {
             return Err(ApiError::missing_field(format!("upstream at proxy {n}")));
         }
         crate::proxy::resolve_listen(&entry.listen).await?;
-        let proxy = Proxy::new(entry.name, entry.listen, entry.upstream);
+        let protocol = Protocol::parse(entry.protocol.as_deref())?;
+        let proxy = Proxy::new(entry.name, entry.listen, entry.upstream, protocol);
         let proxy = self.with_toxics(proxy, entry.toxics, &format!(" of proxy {n}"))?;
         Ok((proxy, entry.enabled.unwrap_or(true)))
     }
@@ -257,7 +275,10 @@ impl Collection {
     async fn add_or_replace(&mut self, proxy: Proxy, enabled: bool) -> Result<String, ApiError> {
         let name = proxy.name.clone();
         if let Some(existing) = self.proxies.get_mut(&name) {
-            if !existing.differs(&proxy.listen, &proxy.upstream).await? {
+            if !existing
+                .differs(&proxy.listen, &proxy.upstream, proxy.protocol)
+                .await?
+            {
                 return Ok(name);
             }
             existing.stop().await;
@@ -280,6 +301,7 @@ impl Collection {
             .get_mut(name)
             .ok_or_else(ApiError::proxy_not_found)?;
         let toxic = new_toxic(&mut self.next_toxic, proxy, input)?;
+        proxy.protocol.check(&toxic.kind)?;
         proxy.add_toxic(toxic.clone());
         self.expire_later(name, &toxic);
         Ok(toxic)

@@ -4,6 +4,8 @@
 //! upstream through two chains of toxics, one per direction (`upstream` is client to
 //! server, `downstream` server to client): Toxiproxy's latency, bandwidth, slow_close,
 //! timeout, reset_peer, slicer, limit_data and noop, and our limit_time and drop_data.
+//! A proxy marked `protocol: http` (an extension) is served through hyper instead and
+//! takes per-request toxics: http_status, http_delay, http_reset.
 //! An HTTP API with Toxiproxy's routes, JSON and error messages creates proxies and
 //! toxics at run time; docs/chaos.md lists every behaviour we match and where we differ.
 //!
@@ -11,6 +13,7 @@
 //! - `api`: the axum routes; `collection`: the rules for changing proxies and toxics;
 //! - `proxy`: one proxy's listener and accept loop; `connection`: one client;
 //! - `pump`: one direction of one connection; `chain`: its toxics' state;
+//! - `http`: one client of an http proxy; `protocol`: which toxics fit which proxy;
 //! - `toxic`: what each kind of toxic does; `metrics`: byte counters.
 //!
 //! Invariants:
@@ -25,7 +28,9 @@ mod chain;
 mod collection;
 mod connection;
 mod error;
+mod http;
 mod metrics;
+mod protocol;
 mod proxy;
 mod pump;
 mod stream;
@@ -38,6 +43,8 @@ use tokio::net::TcpListener;
 
 pub use crate::error::ApiError;
 pub use crate::metrics::Metrics;
+pub use crate::protocol::Protocol;
+pub use crate::toxic::TYPES as TOXIC_TYPES;
 
 /// Start-up options.
 #[derive(Clone, Debug, Default)]

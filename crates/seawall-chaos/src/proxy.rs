@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connection::{self, Setup};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::protocol::Protocol;
 use crate::stream::Stream;
 use crate::toxic::Toxic;
 
@@ -39,6 +40,7 @@ pub(crate) struct Proxy {
     pub(crate) listen: String,
     pub(crate) upstream: String,
     pub(crate) enabled: bool,
+    pub(crate) protocol: Protocol,
     toxics: Vec<Toxic>,
     published: watch::Sender<ToxicList>,
     running: Option<Running>,
@@ -52,15 +54,19 @@ pub(crate) struct ProxyView<'a> {
     upstream: &'a str,
     enabled: bool,
     toxics: Vec<&'a Toxic>,
+    /// Extension: only on http proxies, so a tcp proxy's JSON is Toxiproxy's exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'static str>,
 }
 
 impl Proxy {
-    pub(crate) fn new(name: String, listen: String, upstream: String) -> Self {
+    pub(crate) fn new(name: String, listen: String, upstream: String, protocol: Protocol) -> Self {
         Self {
             name,
             listen,
             upstream,
             enabled: false,
+            protocol,
             toxics: Vec::new(),
             published: watch::Sender::new(Arc::new(Vec::new())),
             running: None,
@@ -74,6 +80,7 @@ impl Proxy {
             upstream: &self.upstream,
             enabled: self.enabled,
             toxics: self.toxics(),
+            protocol: (self.protocol == Protocol::Http).then_some("http"),
         }
     }
 
@@ -134,11 +141,18 @@ impl Proxy {
         self.published.send_replace(Arc::new(self.toxics.clone()));
     }
 
-    /// Do these settings name another listener or upstream? `listen` is resolved first,
-    /// so `localhost:2001` matches a proxy bound to `127.0.0.1:2001`.
-    pub(crate) async fn differs(&self, listen: &str, upstream: &str) -> Result<bool, ApiError> {
+    /// Do these settings name another listener, upstream or protocol? `listen` is
+    /// resolved first, so `localhost:2001` matches a proxy bound to `127.0.0.1:2001`.
+    pub(crate) async fn differs(
+        &self,
+        listen: &str,
+        upstream: &str,
+        protocol: Protocol,
+    ) -> Result<bool, ApiError> {
         let resolved = resolve_listen(listen).await?;
-        Ok(self.listen != resolved.to_string() || self.upstream != upstream)
+        Ok(self.listen != resolved.to_string()
+            || self.upstream != upstream
+            || self.protocol != protocol)
     }
 
     /// Binds and starts accepting. Already enabled: nothing to do.
@@ -169,11 +183,12 @@ impl Proxy {
             counters: metrics.proxy(&self.name, &self.listen, &self.upstream),
             stop: stop.clone(),
             rng: fastrand::Rng::with_seed(seed),
+            protocol: self.protocol,
         };
         let accept = tokio::spawn(accept.run(listener));
         self.running = Some(Running { stop, accept });
         self.enabled = true;
-        tracing::info!(proxy = %self.name, listen = %self.listen, upstream = %self.upstream, "Proxy started.");
+        tracing::info!(proxy = %self.name, listen = %self.listen, upstream = %self.upstream, protocol = %self.protocol, "Proxy started.");
         Ok(())
     }
 
@@ -196,6 +211,7 @@ struct Accept {
     counters: crate::metrics::ProxyCounters,
     stop: CancellationToken,
     rng: fastrand::Rng,
+    protocol: Protocol,
 }
 
 impl Accept {
@@ -216,7 +232,10 @@ impl Accept {
                         seed: self.rng.u64(..),
                         counters: self.counters.clone(),
                     };
-                    tokio::spawn(connection::serve(client, setup));
+                    match self.protocol {
+                        Protocol::Tcp => tokio::spawn(connection::serve(client, setup)),
+                        Protocol::Http => tokio::spawn(crate::http::serve(client, setup)),
+                    };
                 }
                 Err(error) => {
                     // Out of descriptors, usually: back off instead of spinning.

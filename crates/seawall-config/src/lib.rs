@@ -13,6 +13,7 @@
 //! Invariant: this is the only crate that knows the config file format. Runtime crates get
 //! the validated [`Config`] and never parse text themselves.
 
+pub mod chaos;
 mod diagnostic;
 pub mod fault;
 mod locate;
@@ -30,6 +31,7 @@ mod suggest;
 pub mod units;
 mod validate;
 
+pub use chaos::*;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use fault::*;
 pub use model::*;

@@ -32,6 +32,9 @@ pub struct Config {
     /// An in-process `sim` upstream to start beside the gateway (used by the embedded default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimConfig>,
+    /// Fault proxies (Toxiproxy-compatible) to start beside the gateway, for demos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::ChaosConfig>,
     /// Prometheus metric settings.
     #[serde(default)]
     pub metrics: MetricsConfig,

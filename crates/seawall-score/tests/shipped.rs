@@ -64,7 +64,7 @@ fn every_example_carries_its_score() {
             checked += 1;
         }
     }
-    assert!(checked >= 5, "expected the 5 examples, found {checked}");
+    assert!(checked >= 6, "expected the 6 examples, found {checked}");
 }
 
 #[test]
@@ -73,6 +73,7 @@ fn the_examples_scores_are_pinned() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let expected = [
         ("api-gateway.yaml", 90),
+        ("chaos.yaml", 97),
         ("faults.yaml", 94),
         ("minimal.yaml", 94),
         ("resilient-upstream.yaml", 100),

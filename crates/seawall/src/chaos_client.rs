@@ -62,6 +62,11 @@ pub enum Verb {
         /// Address the proxy forwards to.
         #[arg(short, long)]
         upstream: String,
+        /// Carry HTTP/1.1 (`protocol: http`, an extension): the proxy takes the
+        /// per-request toxics http_status, http_delay and http_reset instead of the TCP
+        /// ones.
+        #[arg(long)]
+        http: bool,
     },
     /// Enable a disabled proxy, or disable an enabled one (which closes its listener and
     /// every live connection).
@@ -95,7 +100,13 @@ pub enum ToxicVerb {
             reset_peer  timeout=<ms>\n  \
             slicer      average_size=<bytes> size_variation=<bytes> delay=<µs>\n  \
             limit_data  bytes=<bytes>\n  \
+            limit_time  time=<ms>\n  \
+            drop_data   percent=<0-100>\n  \
             noop\n\n\
+            On a proxy created with --http (per request, toxicity drawn per request):\n  \
+            http_status status=<code> body=<text>\n  \
+            http_delay  delay=<ms> jitter=<ms>\n  \
+            http_reset  after_bytes=<bytes>\n\n\
             Example: seawall chaos toxic add redis -t latency -a latency=100 -a jitter=20 --upstream"
     )]
     Add {
@@ -195,8 +206,12 @@ async fn execute(args: &ClientArgs, verb: Verb) -> Result<String, Failure> {
             proxy,
             listen,
             upstream,
+            http,
         } => {
-            let body = json!({"name": proxy, "listen": listen, "upstream": upstream});
+            let mut body = json!({"name": proxy, "listen": listen, "upstream": upstream});
+            if http {
+                body["protocol"] = json!("http");
+            }
             let created = api.call(Method::POST, "/proxies", Some(body)).await?;
             let text = format!(
                 "Created proxy {}: listening on {}, forwarding to {}.\n",
@@ -428,6 +443,10 @@ fn inspect_text(proxy: &Value) -> String {
     let _ = writeln!(out, "Listen    {}", str_field(proxy, "listen"));
     let _ = writeln!(out, "Upstream  {}", str_field(proxy, "upstream"));
     let _ = writeln!(out, "Enabled   {}", yes_no(proxy.get("enabled")));
+    // Only http proxies carry the field (a real Toxiproxy never does).
+    if let Some(protocol) = proxy.get("protocol").and_then(Value::as_str) {
+        let _ = writeln!(out, "Protocol  {protocol} (toxics act per request)");
+    }
     let toxics = proxy
         .get("toxics")
         .and_then(Value::as_array)
@@ -620,6 +639,16 @@ mod tests {
             parse_attributes(&["=3".into()]),
             Err(Failure::Usage(_))
         ));
+    }
+
+    #[test]
+    fn inspect_shows_the_protocol_of_an_http_proxy_only() {
+        let proxy = json!({"name": "web", "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2",
+                           "enabled": true, "toxics": [], "protocol": "http"});
+        assert!(inspect_text(&proxy).contains("Protocol  http"));
+        let proxy = json!({"name": "db", "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2",
+                           "enabled": true, "toxics": []});
+        assert!(!inspect_text(&proxy).contains("Protocol"));
     }
 
     #[test]

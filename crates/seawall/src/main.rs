@@ -9,6 +9,7 @@
 //! - 4: `check --min-score N`: a config scored below N.
 
 mod chaos_client;
+mod chaos_embed;
 mod check;
 mod cli;
 mod drill;

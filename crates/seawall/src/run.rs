@@ -1,4 +1,5 @@
 //! `seawall run`, `seawall sim` and `seawall chaos`: the tokio runtime, logging, signals.
+//! `seawall run` also starts the config's `chaos:` proxies (see `chaos_embed`).
 
 use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
@@ -8,6 +9,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::{
     EXIT_FAILURE, EXIT_INVALID_CONFIG,
+    chaos_embed::EmbeddedChaos,
     cli::{ChaosServeArgs, LogFormat, RunArgs},
 };
 
@@ -121,6 +123,7 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
         o(&mut config);
     }
     let drain = config.shutdown.drain_timeout.get();
+    let chaos_config = config.chaos.clone();
     let options = GatewayOptions {
         watch: args.config.is_some() && !args.no_watch,
         config_path: args.config.clone(),
@@ -143,38 +146,70 @@ pub fn run(args: RunArgs, log_format: LogFormat) -> ExitCode {
                 return ExitCode::from(EXIT_FAILURE);
             }
         };
+        // Before the gateway, so that its first requests already pass the proxies.
+        let chaos = match &chaos_config {
+            Some(c) => match EmbeddedChaos::start(c).await {
+                Ok(chaos) => {
+                    tracing::info!(address = %chaos.addr, proxies = c.proxies.len(), "Chaos API listening.");
+                    Some(chaos)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Cannot start the chaos proxies.");
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            },
+            None => None,
+        };
         let gateway = match Gateway::start(config, options).await {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "Cannot start.");
                 eprintln!("error: {e:#}");
+                if let Some(chaos) = chaos {
+                    chaos.stop().await;
+                }
                 return ExitCode::from(EXIT_FAILURE);
             }
         };
         if let Some(addr) = gateway.sim_addr() {
             tracing::info!(address = %addr, "In-process sim listening.");
         }
-        signals.until_stop(&gateway).await;
-        tracing::info!(drain_timeout = ?drain, "Shutting down: no new connections; draining in-flight requests (signal again to stop at once).");
-        // A second SIGTERM/SIGINT (an impatient Ctrl-C) cuts the drain short.
-        let drained = tokio::select! {
-            drained = gateway.shutdown(drain) => drained,
-            () = signals.stop() => {
-                tracing::warn!("Second stop signal: exiting without waiting for in-flight requests.");
-                return ExitCode::from(EXIT_FAILURE);
-            }
-        };
-        if drained {
-            tracing::info!("Drained; bye.");
-            ExitCode::SUCCESS
-        } else {
-            tracing::warn!("Drain deadline passed with requests still in flight.");
-            ExitCode::from(EXIT_FAILURE)
+        let code = serve_until_stopped(&gateway, &mut signals, drain).await;
+        // After the drain: the gateway's last requests may still pass the proxies.
+        if let Some(chaos) = chaos {
+            chaos.stop().await;
         }
+        code
     });
     // Everything that matters has drained; do not wait on idle background tasks.
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     code
+}
+
+/// Waits for a stop signal, then drains the gateway (a second signal cuts it short).
+async fn serve_until_stopped(
+    gateway: &Gateway,
+    signals: &mut Signals,
+    drain: std::time::Duration,
+) -> ExitCode {
+    signals.until_stop(gateway).await;
+    tracing::info!(drain_timeout = ?drain, "Shutting down: no new connections; draining in-flight requests (signal again to stop at once).");
+    // A second SIGTERM/SIGINT (an impatient Ctrl-C) cuts the drain short.
+    let drained = tokio::select! {
+        drained = gateway.shutdown(drain) => drained,
+        () = signals.stop() => {
+            tracing::warn!("Second stop signal: exiting without waiting for in-flight requests.");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    if drained {
+        tracing::info!("Drained; bye.");
+        ExitCode::SUCCESS
+    } else {
+        tracing::warn!("Drain deadline passed with requests still in flight.");
+        ExitCode::from(EXIT_FAILURE)
+    }
 }
 
 /// The process's signal handlers for `seawall run`.

@@ -7,6 +7,9 @@
 
 pub mod bandwidth;
 pub mod drop_data;
+pub mod http_delay;
+pub mod http_reset;
+pub mod http_status;
 pub mod latency;
 pub mod limit_data;
 pub mod limit_time;
@@ -43,7 +46,30 @@ pub enum Kind {
     DropData(drop_data::DropData),
     /// Does nothing.
     Noop,
+    /// Extension, HTTP proxies only: answers a share of requests itself.
+    HttpStatus(http_status::HttpStatus),
+    /// Extension, HTTP proxies only: delays a share of response heads.
+    HttpDelay(http_delay::HttpDelay),
+    /// Extension, HTTP proxies only: resets a share of responses mid-body.
+    HttpReset(http_reset::HttpReset),
 }
+
+/// Every type name [`Kind::parse`] knows, TCP ones first, the HTTP ones last.
+pub const TYPES: &[&str] = &[
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+    "limit_time",
+    "drop_data",
+    "noop",
+    "http_status",
+    "http_delay",
+    "http_reset",
+];
 
 /// Why attributes could not be read.
 pub type AttributeError = serde_json::Error;
@@ -67,6 +93,11 @@ impl Kind {
             "limit_time" => serde_json::from_value(attributes).map(Kind::LimitTime),
             "drop_data" => serde_json::from_value(attributes).map(Kind::DropData),
             "noop" => Ok(Kind::Noop),
+            "http_status" => serde_json::from_value::<http_status::HttpStatus>(attributes)
+                .and_then(http_status::HttpStatus::checked)
+                .map(Kind::HttpStatus),
+            "http_delay" => serde_json::from_value(attributes).map(Kind::HttpDelay),
+            "http_reset" => serde_json::from_value(attributes).map(Kind::HttpReset),
             _ => return None,
         };
         Some(parsed)
@@ -85,6 +116,9 @@ impl Kind {
             Kind::LimitTime(_) => "limit_time",
             Kind::DropData(_) => "drop_data",
             Kind::Noop => "noop",
+            Kind::HttpStatus(_) => "http_status",
+            Kind::HttpDelay(_) => "http_delay",
+            Kind::HttpReset(_) => "http_reset",
         }
     }
 
@@ -101,8 +135,11 @@ impl Kind {
             Kind::LimitTime(a) => serde_json::to_value(a),
             Kind::DropData(a) => serde_json::to_value(a),
             Kind::Noop => Ok(Value::Object(Map::new())),
+            Kind::HttpStatus(a) => serde_json::to_value(a),
+            Kind::HttpDelay(a) => serde_json::to_value(a),
+            Kind::HttpReset(a) => serde_json::to_value(a),
         };
-        // Plain structs of integers always serialize; an empty object is the safe answer.
+        // Plain structs of integers and strings always serialize; an empty object is the safe answer.
         value.unwrap_or_else(|_| Value::Object(Map::new()))
     }
 
@@ -118,6 +155,14 @@ impl Kind {
             }
             (_, merged) => merged,
         })
+    }
+
+    /// Does this kind act per request on an HTTP proxy (rather than on the bytes)?
+    pub fn is_http(&self) -> bool {
+        matches!(
+            self,
+            Kind::HttpStatus(_) | Kind::HttpDelay(_) | Kind::HttpReset(_)
+        )
     }
 
     fn merged_attributes(&self, patch: &Value) -> Result<Self, AttributeError> {
@@ -198,6 +243,9 @@ impl Serialize for Attributes<'_> {
             Kind::LimitTime(a) => a.serialize(serializer),
             Kind::DropData(a) => a.serialize(serializer),
             Kind::Noop => Map::new().serialize(serializer),
+            Kind::HttpStatus(a) => a.serialize(serializer),
+            Kind::HttpDelay(a) => a.serialize(serializer),
+            Kind::HttpReset(a) => a.serialize(serializer),
         }
     }
 }
@@ -287,6 +335,14 @@ mod tests {
             text,
             r#"{"attributes":{"latency":100,"jitter":0},"name":"latency_downstream","type":"latency","stream":"downstream","toxicity":1.0}"#
         );
+    }
+
+    #[test]
+    fn every_listed_type_parses_with_no_attributes_and_keeps_its_name() {
+        for name in TYPES {
+            let kind = Kind::parse(name, &Value::Null).unwrap().unwrap();
+            assert_eq!(kind.type_name(), *name);
+        }
     }
 
     #[test]

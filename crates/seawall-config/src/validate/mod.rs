@@ -4,10 +4,11 @@
 //! It works on the typed [`Config`] so the runtime can run it too (e.g. before a hot reload);
 //! each [`Problem`] names its key path, which [`crate::parse`] turns into a line and column.
 //! Rules about listeners and routes are in `route` (their TLS in `tls`), about upstreams in
-//! `upstream`; this module holds the cross-cutting ones (addresses, admin, metrics).
+//! `upstream`, about the `chaos:` section in `chaos`; this module holds the cross-cutting ones (addresses, admin, metrics).
 
 use std::{collections::HashMap, fmt, net::SocketAddr};
 
+mod chaos;
 mod fault;
 pub use fault::{route_names, runtime_fault as validate_runtime_fault};
 mod http2;
@@ -61,6 +62,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     found.metrics(config);
     found.rate_limits(config);
     found.faults(config);
+    found.chaos(config);
     found.0
 }
 
@@ -155,7 +157,18 @@ impl Found {
                 config.sim.as_ref().map(|s| s.listen),
             ),
         ];
-        let all = listeners.chain(others.into_iter().filter_map(|(p, a)| Some((p, a?))));
+        let chaos = config.chaos.iter().flat_map(|c| {
+            let proxies = c.proxies.iter().enumerate().map(|(i, p)| {
+                (
+                    join_key(&join_index("chaos.proxies", i), "listen"),
+                    p.listen,
+                )
+            });
+            std::iter::once(("chaos.listen".to_owned(), c.listen)).chain(proxies)
+        });
+        let all = listeners
+            .chain(others.into_iter().filter_map(|(p, a)| Some((p, a?))))
+            .chain(chaos);
         for (path, addr) in all {
             // Port 0 asks the OS for a free port, so it never collides (tests rely on this).
             if addr.port() != 0

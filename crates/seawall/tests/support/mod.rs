@@ -55,20 +55,23 @@ pub fn local(port: u16) -> SocketAddr {
 }
 
 /// The ports one launch uses. Substituted into args and config templates as `@LISTEN@`,
-/// `@ADMIN@`, `@SIM@` (full `127.0.0.1:port` addresses), `@CLOSED@` (an address nothing
-/// listens on) and `@CONFIG@` (the config file's path).
+/// `@ADMIN@`, `@SIM@`, `@CHAOS@` and `@PROXY@` (a chaos API and one of its proxies)
+/// (full `127.0.0.1:port` addresses), `@CLOSED@` (an address nothing listens on) and
+/// `@CONFIG@` (the config file's path).
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
     pub listen: SocketAddr,
     pub admin: SocketAddr,
     pub sim: SocketAddr,
     pub closed: SocketAddr,
+    pub chaos: SocketAddr,
+    pub proxy: SocketAddr,
 }
 
 impl Ports {
     fn pick() -> Self {
-        // Hold all four at once so they are distinct, then release them.
-        let hold: Vec<TcpListener> = (0..4)
+        // Hold them all at once so they are distinct, then release them.
+        let hold: Vec<TcpListener> = (0..6)
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
             .collect();
         let addr = |i: usize| hold[i].local_addr().expect("local_addr");
@@ -77,6 +80,8 @@ impl Ports {
             admin: addr(1),
             sim: addr(2),
             closed: addr(3),
+            chaos: addr(4),
+            proxy: addr(5),
         }
     }
 
@@ -86,6 +91,8 @@ impl Ports {
             .replace("@ADMIN@", &self.admin.to_string())
             .replace("@SIM@", &self.sim.to_string())
             .replace("@CLOSED@", &self.closed.to_string())
+            .replace("@CHAOS@", &self.chaos.to_string())
+            .replace("@PROXY@", &self.proxy.to_string())
             .replace("@CONFIG@", &config.display().to_string())
     }
 }
