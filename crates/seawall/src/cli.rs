@@ -72,6 +72,10 @@ pub enum Command {
     /// writes report.html, report.json and junit.xml.
     #[command(after_help = crate::drill::AFTER_HELP)]
     Drill(crate::drill::DrillArgs),
+    /// Run the built-in baseline drill with nothing else installed: gateway, sim and a
+    /// chaos proxy in-process; a dependency slows, fails, recovers (about a minute).
+    #[command(after_help = crate::drill::AFTER_HELP)]
+    Demo(crate::demo::DemoArgs),
     /// Run the controllable upstream (delays, status codes, slow bodies, hangs, resets).
     Sim {
         /// Address to listen on.

@@ -11,6 +11,7 @@
 mod chaos_client;
 mod check;
 mod cli;
+mod demo;
 mod drill;
 mod ops;
 mod run;
@@ -85,6 +86,7 @@ fn main() -> ExitCode {
             None => run::chaos(args.serve, cli.log_format),
         },
         Command::Drill(args) => drill::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 
