@@ -150,6 +150,10 @@ thresholds:
         "{kinds:?}"
     );
     assert!(!kinds.contains(&"action_error"), "{}", report["events"]);
+    // The gateway saw its fault switched on and off (`GET /events`).
+    for kind in ["gateway.fault_on", "gateway.fault_off"] {
+        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+    }
     gateway.stop(Duration::from_secs(1)).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
