@@ -57,6 +57,10 @@ pub enum Command {
         /// and sarif imply --score.
         #[arg(long, value_enum, default_value_t = crate::check::ScoreFormat::Text)]
         format: crate::check::ScoreFormat,
+        /// The files are drill scenarios, checked as `seawall drill` reads them
+        /// (docs/drills.md); --score does not apply.
+        #[arg(long, conflicts_with_all = ["score", "min_score"])]
+        drill: bool,
     },
     /// Write Prometheus recording and alerting rules for a config: SLO burn rates,
     /// latency baselines, gateway alerts (docs/operations.md).

@@ -43,11 +43,13 @@ fn main() -> ExitCode {
             score,
             min_score,
             format,
+            drill,
         } => check::run(&check::Options {
             files,
             score,
             min_score,
             format,
+            drill,
         }),
         Command::Config {
             command: ConfigCommand::Schema { drill },

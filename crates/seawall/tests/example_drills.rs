@@ -90,3 +90,39 @@ fn every_example_drill_passes_and_the_failing_one_names_its_threshold() {
         }
     }
 }
+
+#[test]
+fn seawall_check_drill_accepts_every_example_scenario_and_refuses_a_bad_one() {
+    let shipped = support::workspace_root().join("examples/drills");
+    let mut scenarios: Vec<_> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml") && !p.ends_with("gateway.yaml"))
+        .collect();
+    scenarios.sort();
+    let out = Command::new(env!("CARGO_BIN_EXE_seawall"))
+        .args(["check", "--drill"])
+        .args(&scenarios)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches(": ok").count(), scenarios.len(), "{stdout}");
+
+    let dir = support::TempDir::new();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "target: {gateway: 'http://127.0.0.1:1'}\nload: {phases: [{name: a, duration: 1s, rate: 1}], requests: [{path: /}]}\nthresholds: ['p(99) < 1s during nowhere']\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_seawall"))
+        .args(["check", "--drill"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("nowhere"), "{stderr}");
+}
