@@ -18,6 +18,7 @@ pub mod chaos;
 pub mod control;
 pub mod embedded;
 pub mod events;
+pub mod gateway_events;
 pub mod load;
 pub mod metrics;
 mod poll;

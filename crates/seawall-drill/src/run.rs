@@ -22,6 +22,7 @@ use crate::{
     control::Base,
     embedded::{Embedded, EmbeddedError},
     events::Timeline,
+    gateway_events::{GatewayEvents, unix_ms},
     load::{self, Plan, client::Target, record::Recording},
     poll::{Polled, lock, poll_breakers, poll_metrics, poll_probes},
     probe::{self, ProbeTargets},
@@ -186,8 +187,20 @@ async fn drill(s: &Scenario, o: &Options, t: &Resolved) -> Outcome {
     };
     let actions = Arc::new(Actions::new(t.admin.clone(), t.chaos.clone()));
     let start = Instant::now() + Duration::from_millis(50);
+    let mut events = match &t.admin {
+        Some(a) => GatewayEvents::subscribe(a, unix_ms(start.into_std()))
+            .await
+            .map_err(|e| tracing::debug!(error = %e, "No gateway events."))
+            .ok(),
+        None => None,
+    };
     let (recording, interrupted) = run.load(plan, t, &actions, start).await;
     run.undo(&actions, start).await;
+    if let Some(e) = events.as_mut() {
+        // The undo's own events (faults switched off) are on their way.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        run.timeline.merge(e);
+    }
     run.conclude(&recording, interrupted).await
 }
 

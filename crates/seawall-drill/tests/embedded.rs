@@ -1,6 +1,7 @@
 //! A drill against an embedded gateway (`target.embedded`): gateway and sim start
 //! in-process from a config file, the breaker opens when the upstream fails, and the
-//! thresholds read the real `/breakers` and `/metrics`.
+//! thresholds read the real `/breakers` and `/metrics`; the gateway's `GET /events` stream
+//! puts the breaker's opening on the report's timeline.
 
 use std::path::PathBuf;
 
@@ -88,5 +89,18 @@ thresholds:
             .any(|b| b["state"] == "open"),
         "{bands}"
     );
+    // The gateway's own account, from `GET /events`: the breaker opened during `failing`.
+    let opened = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["kind"] == "gateway.breaker"
+                && e["name"] == "sim"
+                && e["detail"].as_str().unwrap().contains("-> open")
+        })
+        .unwrap_or_else(|| panic!("no breaker event: {}", report["events"]));
+    let at = opened["at"].as_f64().unwrap();
+    assert!((1.0..3.0).contains(&at), "opened at {at}");
     let _ = std::fs::remove_dir_all(PathBuf::from(&dir));
 }

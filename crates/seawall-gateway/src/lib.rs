@@ -14,6 +14,7 @@ pub mod chain;
 pub mod context;
 mod edge;
 mod error_response;
+pub mod events;
 mod exposition;
 pub mod faults;
 mod fd_limit;

@@ -176,6 +176,8 @@ pub struct FaultScopeLabels {
 /// Every metric family of the gateway.
 pub struct Metrics {
     registry: Registry,
+    /// The resilience events stream (`GET /events`), fed beside the counters.
+    pub events: crate::events::Events,
     /// Lock-free: every request records into it (see `crate::histogram`).
     pub request_duration: Family<RequestLabels, AtomicHistogram, Buckets>,
     pub errors: Family<ErrorLabels, Counter>,
@@ -287,6 +289,7 @@ impl Metrics {
             faults_injected: Family::default(),
             faults_active: Family::default(),
             registry: Registry::default(),
+            events: crate::events::Events::default(),
         };
         let r = &mut registry;
         r.register(
@@ -511,6 +514,7 @@ impl Metrics {
 
     /// Counts a config reload attempt.
     pub fn reload(&self, outcome: &str) {
+        self.events.publish("reload", outcome, String::new);
         self.reloads
             .get_or_create(&ReloadLabels {
                 outcome: outcome.to_owned(),
@@ -569,6 +573,9 @@ impl Metrics {
     /// Counts a fallback of `kind` (upstream, stale_cache, static) served on `route`
     /// instead of a failure of kind `covered`.
     pub fn fallback(&self, route: &str, kind: &str, covered: ErrorKind) {
+        self.events.fallback(route, || {
+            format!("{kind} answered for {}", covered.reason())
+        });
         self.fallbacks
             .get_or_create(&FallbackLabels {
                 route: route.to_owned(),

@@ -65,6 +65,10 @@ fn every_example_carries_its_score() {
         }
     }
     assert!(checked >= 6, "expected the 6 examples, found {checked}");
+    // The example drills' gateway (its folder's scenarios are not gateway configs).
+    let drills = dir.join("drills/gateway.yaml");
+    let text = std::fs::read_to_string(&drills).expect("examples/drills/gateway.yaml");
+    holds_its_comment(&drills.display().to_string(), &text);
 }
 
 #[test]
@@ -78,6 +82,7 @@ fn the_examples_scores_are_pinned() {
         ("minimal.yaml", 94),
         ("resilient-upstream.yaml", 100),
         ("strict-timeouts.yaml", 98),
+        ("drills/gateway.yaml", 94),
     ];
     for (file, score) in expected {
         let text = std::fs::read_to_string(dir.join(file)).expect("example exists");

@@ -54,10 +54,15 @@ pub struct Options {
     pub min_score: Option<u32>,
     /// `--format`.
     pub format: ScoreFormat,
+    /// `--drill`: the files are drill scenarios.
+    pub drill: bool,
 }
 
 /// Runs `seawall check`.
 pub fn run(options: &Options) -> ExitCode {
+    if options.drill {
+        return drills(&options.files);
+    }
     // --min-score and a report format only make sense with a score: they imply it.
     let scoring =
         options.score || options.min_score.is_some() || options.format != ScoreFormat::Text;
@@ -87,6 +92,28 @@ pub fn run(options: &Options) -> ExitCode {
         ExitCode::from(EXIT_INVALID_CONFIG)
     } else if below {
         ExitCode::from(EXIT_BELOW_MIN_SCORE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `--drill`: each scenario parsed and checked as `seawall drill` does (same diagnostics);
+/// exit 3 when one is invalid.
+fn drills(files: &[PathBuf]) -> ExitCode {
+    let mut invalid = 0usize;
+    for file in files {
+        match seawall_drill::scenario::parse::load(file, &[]) {
+            Ok(_) => {
+                let _ = emit(std::io::stdout(), format!("{}: ok", file.display()));
+            }
+            Err(diagnostics) => {
+                let _ = emit(std::io::stderr(), &diagnostics);
+                invalid += 1;
+            }
+        }
+    }
+    if invalid > 0 {
+        ExitCode::from(EXIT_INVALID_CONFIG)
     } else {
         ExitCode::SUCCESS
     }

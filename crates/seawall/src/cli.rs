@@ -57,6 +57,10 @@ pub enum Command {
         /// and sarif imply --score.
         #[arg(long, value_enum, default_value_t = crate::check::ScoreFormat::Text)]
         format: crate::check::ScoreFormat,
+        /// The files are drill scenarios, checked as `seawall drill` reads them
+        /// (docs/drills.md); --score does not apply.
+        #[arg(long, conflicts_with_all = ["score", "min_score"])]
+        drill: bool,
     },
     /// Write Prometheus recording and alerting rules for a config: SLO burn rates,
     /// latency baselines, gateway alerts (docs/operations.md).
@@ -72,6 +76,10 @@ pub enum Command {
     /// writes report.html, report.json and junit.xml.
     #[command(after_help = crate::drill::AFTER_HELP)]
     Drill(crate::drill::DrillArgs),
+    /// Run the built-in baseline drill with nothing else installed: gateway, sim and a
+    /// chaos proxy in-process; a dependency slows, fails, recovers (about a minute).
+    #[command(after_help = crate::drill::AFTER_HELP)]
+    Demo(crate::demo::DemoArgs),
     /// Run the controllable upstream (delays, status codes, slow bodies, hangs, resets).
     Sim {
         /// Address to listen on.

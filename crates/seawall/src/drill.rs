@@ -34,7 +34,7 @@ pub fn run(args: &DrillArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID_SCENARIO);
         }
     };
-    let out = args.out.clone().unwrap_or_else(default_out);
+    let out = args.out.clone().unwrap_or_else(|| default_out("drill"));
     let base_dir = args
         .scenario
         .parent()
@@ -79,8 +79,8 @@ pub fn run(args: &DrillArgs) -> ExitCode {
     ExitCode::from(outcome.code)
 }
 
-/// `drill-YYYYMMDD-HHMMSS` (UTC) in the current directory.
-fn default_out() -> PathBuf {
+/// `{prefix}-YYYYMMDD-HHMMSS` (UTC) in the current directory.
+pub fn default_out(prefix: &str) -> PathBuf {
     let now = std::time::SystemTime::now();
     let stamp = humantime::format_rfc3339_seconds(now).to_string();
     let compact: String = stamp
@@ -89,5 +89,5 @@ fn default_out() -> PathBuf {
         .take(14)
         .collect();
     let (date, time) = compact.split_at(compact.len().min(8));
-    PathBuf::from(format!("drill-{date}-{time}"))
+    PathBuf::from(format!("{prefix}-{date}-{time}"))
 }

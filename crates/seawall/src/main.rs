@@ -12,6 +12,7 @@ mod chaos_client;
 mod chaos_embed;
 mod check;
 mod cli;
+mod demo;
 mod drill;
 mod ops;
 mod run;
@@ -43,11 +44,13 @@ fn main() -> ExitCode {
             score,
             min_score,
             format,
+            drill,
         } => check::run(&check::Options {
             files,
             score,
             min_score,
             format,
+            drill,
         }),
         Command::Config {
             command: ConfigCommand::Schema { drill },
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
             None => run::chaos(args.serve, cli.log_format),
         },
         Command::Drill(args) => drill::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 

@@ -114,6 +114,16 @@ pub(super) async fn put(
     match s.inner.shared.faults.put(fault) {
         Ok(()) => {
             tracing::info!(fault = %name, scope, target = %target, ttl = ?ttl, "Runtime fault set.");
+            s.inner
+                .shared
+                .metrics
+                .events
+                .publish("fault_on", &name, || {
+                    format!(
+                        "{scope} {target}{}",
+                        ttl.as_ref().map_or(String::new(), |t| format!(", ttl {t}"))
+                    )
+                });
             Json(json!({ "status": "ok", "name": name, "scope": scope, "target": target }))
                 .into_response()
         }
@@ -132,6 +142,11 @@ pub(super) async fn delete(
     }
     if s.inner.shared.faults.delete(&name) {
         tracing::info!(fault = %name, "Runtime fault deleted.");
+        s.inner
+            .shared
+            .metrics
+            .events
+            .publish("fault_off", &name, String::new);
         Json(json!({ "status": "ok", "name": name })).into_response()
     } else {
         let error = format!("no runtime fault `{name}`");

@@ -2,17 +2,19 @@
 //! `/upstreams` (pool, balancer and outlier state per endpoint, and for a `host:port`
 //! endpoint its last DNS answer and each address, active or draining; bulkhead and retry
 //! budget; whether it speaks TLS, its connection reuse and TLS resumption ratios),
-//! `/breakers` (each upstream's circuit breaker and its window), `POST /reload`, and the
+//! `/breakers` (each upstream's circuit breaker and its window), `POST /reload`, the
 //! fault endpoints `GET /faults`, `PUT /faults/{name}`, `DELETE /faults/{name}`
-//! ([`faults`]).
+//! ([`faults`]), and the resilience events as server-sent events, `GET /events`
+//! ([`events`]).
 //!
 //! Security by default: the admin listener must be loopback unless a bearer token is
-//! configured (the process refuses to start otherwise); `/config` and `POST /reload` need
+//! configured (the process refuses to start otherwise); `/config`, `/events` and `POST /reload` need
 //! the token whenever one is set, and `POST /reload` is refused when none is set, so a
 //! gateway started without a token cannot be reconfigured over HTTP. `/config` is always
 //! redacted (URL passwords, values of secret-named keys), token or not: without a token it
 //! answers any local process, and with one it still ends up in tickets and screenshots.
 
+mod events;
 mod faults;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -85,6 +87,7 @@ pub async fn start(
         .route("/upstreams", get(upstreams))
         .route("/breakers", get(breakers))
         .route("/reload", post(reload))
+        .route("/events", get(events::stream))
         .route("/faults", get(faults::list))
         .route("/faults/{name}", put(faults::put).delete(faults::delete))
         .with_state(state);

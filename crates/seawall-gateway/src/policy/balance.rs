@@ -238,7 +238,11 @@ impl Picker {
                     ("returned", endpoint)
                 }
             };
-            let _ = endpoint;
+            if reason != "ejection_skipped" {
+                self.metrics.events.publish(reason, &self.upstream, || {
+                    format!("endpoint {}", self.address(endpoint))
+                });
+            }
             self.metrics
                 .outlier_events
                 .get_or_create(&UpstreamReasonLabels {

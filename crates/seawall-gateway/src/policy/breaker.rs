@@ -164,6 +164,9 @@ impl UpstreamBreaker {
             t.to.as_str(),
             t.cause.as_str(),
         );
+        self.metrics
+            .events
+            .publish("breaker", upstream, || format!("{from} -> {to} ({cause})"));
         match t.to {
             BreakerState::Open => {
                 tracing::warn!(upstream, from, to, cause, "Circuit breaker opened.");

@@ -116,6 +116,14 @@ impl UpstreamHealth {
             .endpoints
             .get(endpoint)
             .map_or("?", |e| e.trim());
+        self.metrics.events.publish("health", &upstream.name, || {
+            let to = if t.to == Health::Unhealthy {
+                "unhealthy"
+            } else {
+                "healthy"
+            };
+            format!("endpoint {address} {to}")
+        });
         match t.to {
             Health::Unhealthy => {
                 tracing::warn!(upstream = %upstream.name, endpoint = %address, path = %self.path, "Endpoint failed its health checks; marked unhealthy.");
