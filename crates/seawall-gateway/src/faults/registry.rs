@@ -300,5 +300,9 @@ async fn sweep(registry: Weak<FaultRegistry>, name: String, id: u64, ttl: Durati
         && r.remove_if(|e| e.id == id)
     {
         tracing::info!(fault = %name, "Runtime fault expired (ttl) and was removed.");
+        // As a DELETE does: a drill's timeline shows the fault ending either way.
+        r.metrics
+            .events
+            .publish("fault_off", &name, || "ttl expired".to_owned());
     }
 }
